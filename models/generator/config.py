@@ -1,0 +1,152 @@
+"""Typed configuration of the motion generator, defined once, with presets.
+
+`GeneratorConfig` is the architecture and training-time geometry (it travels inside every
+checkpoint); `SamplerConfig` is how a stream is sampled (schedule, steps, guidance) and can change
+per session without touching the weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+ScheduleName = Literal["official", "realtime"]
+SCHEDULES: tuple[str, ...] = ("official", "realtime")
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A configuration was given a key or value it does not accept."""
+
+
+def strict_from_dict(cls: type[T], data: dict[str, Any], what: str) -> T:
+    """Build dataclass `cls` from `data`, refusing unknown keys (the error lists valid ones)."""
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise ConfigError(f"unknown {what} key(s) {unknown}; valid keys: {names}")
+    return cls(**data)
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Architecture of the causal DFoT motion generator and its Dual Motion Encoder."""
+
+    dim_motion: int = 512  # width of a motion frame (latent or ARKit vector)
+    dim_cond: int = 512  # width of audio features and of the Dual Motion Encoder
+    hidden: int = 1024
+    depth: int = 8
+    heads: int = 8
+    cond_heads: int = 4
+    mlp_ratio: float = 4.0
+    fps: int = 25
+    window_frames: int = 50  # attention span in frames (2 s at 25 fps)
+    block_frames: int = 10  # frames that share one timestep in training
+    context_frames: int = 2  # clean frames re-fed before each streamed block
+    lookahead_frames: int = 2  # frame q may attend to keys up to q + lookahead
+    cond_window: int = 2  # frame q sees condition frames within +-cond_window
+    num_train_timesteps: int = 1000
+    rope_theta: float = 10000.0
+    time_freq_dim: int = 256
+    cond_dropout: float = 0.1  # per condition stream, per sample, in training
+    ref_dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        checks = {
+            "hidden must be divisible by heads": self.hidden % self.heads == 0,
+            "head width (hidden / heads) must be even for RoPE": (self.hidden // self.heads) % 2
+            == 0,
+            "dim_cond must be divisible by cond_heads": self.dim_cond % self.cond_heads == 0,
+            "window_frames must exceed block_frames + context_frames": self.window_frames
+            > self.block_frames + self.context_frames,
+            "block_frames must be positive": self.block_frames > 0,
+            "context_frames, lookahead_frames and cond_window must be >= 0": min(
+                self.context_frames, self.lookahead_frames, self.cond_window
+            )
+            >= 0,
+            "time_freq_dim must be even": self.time_freq_dim % 2 == 0,
+        }
+        bad = [msg for msg, ok in checks.items() if not ok]
+        if bad:
+            raise ConfigError("invalid GeneratorConfig: " + "; ".join(bad))
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GeneratorConfig:
+        return strict_from_dict(cls, data, "generator config")
+
+    def replace(self, **changes: Any) -> GeneratorConfig:
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise ConfigError(f"unknown generator config key(s) {unknown}")
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """How a stream is sampled from a trained generator."""
+
+    schedule: str = "realtime"  # "official" (2-s first window) or "realtime"
+    nfe: int = 10  # as in the official release: linspace(1000, 0, nfe - 1) timesteps
+    a_cfg_scale: float = 2.0  # avatar-audio guidance
+    u_cfg_scale: float = 1.0  # user (audio + motion) guidance
+    guidance: bool = True  # False: one branch with every condition, no CFG (3x cheaper)
+    block_frames: int | None = None  # realtime block size; None = the model's block_frames
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"unknown schedule {self.schedule!r}; valid: {list(SCHEDULES)}")
+        if self.nfe < 3:
+            raise ConfigError(f"nfe must be >= 3 (got {self.nfe})")
+        if self.block_frames is not None and self.block_frames < 1:
+            raise ConfigError(f"block_frames must be >= 1 (got {self.block_frames})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SamplerConfig:
+        return strict_from_dict(cls, data, "sampler config")
+
+
+@dataclass(frozen=True)
+class Preset:
+    generator: GeneratorConfig
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    description: str = ""
+
+
+PRESETS: dict[str, Preset] = {
+    "paper": Preset(
+        GeneratorConfig(),
+        SamplerConfig(schedule="official"),
+        "the paper's model: hidden 1024, depth 8, 8 heads, 512-d motion latent and audio",
+    ),
+    "small": Preset(
+        GeneratorConfig(
+            dim_motion=58,  # ARKit 52 blendshapes + head rotation (3) + head translation (3)
+            dim_cond=128,
+            hidden=256,
+            depth=4,
+            heads=4,
+            cond_heads=4,
+        ),
+        SamplerConfig(schedule="realtime"),
+        "the CPU default: ARKit motion space, real time on two CPU cores",
+    ),
+}
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"unknown preset {name!r}; valid presets: {sorted(PRESETS)}") from None

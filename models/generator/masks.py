@@ -1,0 +1,54 @@
+"""Attention masks of the causal generator, as pure functions.
+
+Every mask is boolean with True meaning "may attend", shaped (queries, keys).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def block_causal_lookahead_mask(
+    num_frames: int, block_frames: int, lookahead: int, device: torch.device | None = None
+) -> torch.Tensor:
+    """Training-window self-attention mask, (T, T).
+
+    Frame q may attend to key k when k lies in an earlier block, or k <= q + lookahead.
+    (Earlier blocks lie wholly before q, so this equals k <= q + lookahead; both are kept to
+    state the rule as the method defines it.)
+    """
+    idx = torch.arange(num_frames, device=device)
+    q, k = idx[:, None], idx[None, :]
+    earlier_block = (k // block_frames) < (q // block_frames)
+    return earlier_block | (k <= q + lookahead)
+
+
+def streaming_self_mask(
+    num_cached: int, num_input: int, lookahead: int, device: torch.device | None = None
+) -> torch.Tensor:
+    """Self-attention mask for `num_input` new frames after `num_cached` cached ones, (N, S + N).
+
+    Cached frames all precede the input, so each input frame sees all of them; among the input,
+    frame q sees k <= q + lookahead. With S = 38, N = 12, lookahead 2 this is exactly the last
+    12 rows of the 50-frame training mask.
+    """
+    q = torch.arange(num_input, device=device)[:, None] + num_cached
+    k = torch.arange(num_cached + num_input, device=device)[None, :]
+    return k <= q + lookahead
+
+
+def alignment_mask(
+    num_queries: int,
+    num_keys: int,
+    cond_window: int,
+    key_offset: int = 0,
+    device: torch.device | None = None,
+) -> torch.Tensor:
+    """Cross-attention mask to condition frames, (Nq, Nk).
+
+    Query i is frame i; key j is frame j - key_offset (key_offset cached condition frames precede
+    the first query's frame). Query q sees condition frames with |k - q| <= cond_window.
+    """
+    q = torch.arange(num_queries, device=device)[:, None] + key_offset
+    k = torch.arange(num_keys, device=device)[None, :]
+    return (k - q).abs() <= cond_window

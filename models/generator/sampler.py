@@ -1,0 +1,173 @@
+"""The one streaming sampler API: reset(), then step(conditions of the next block) -> motion.
+
+Every consumer (server, CLI, demo, evaluation, parity) calls this; nobody re-implements the
+denoising loop.
+
+Schedules:
+- "official": the released behaviour. The first call denoises a whole window (2 s) with no cache,
+  later calls 10-frame blocks; every timestep of linspace(1000, 0, nfe - 1) is evaluated, the last
+  (t = 0) one doubling as the cache refresh.
+- "realtime": the first block is an ordinary block on an empty cache, block size configurable,
+  the no-op evaluation at t = 0 is skipped; a key/value-only pass refreshes the cache.
+
+Work done once per block, not once per step: condition encoding (Dual Motion Encoder) and the
+cross-attention keys/values; the guidance branches run batched in one forward.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from .cache import GeneratorCache
+from .conditions import Conditions, combine_guidance, guidance_branches
+from .config import SamplerConfig
+from .masks import alignment_mask, streaming_self_mask
+from .schedule import flow_update, sampling_timesteps, sigma_for_timestep
+from .transformer import MotionGenerator
+
+log = logging.getLogger(__name__)
+
+
+class StreamingSampler:
+    def __init__(self, model: MotionGenerator, config: SamplerConfig | None = None) -> None:
+        self.model = model
+        self.config = config or SamplerConfig()
+        g = model.config
+        self.block = self.config.block_frames or g.block_frames
+        if self.config.schedule == "official" and self.block != g.block_frames:
+            raise ValueError(
+                f"the official schedule uses the model's block of {g.block_frames} frames "
+                f"(got block_frames={self.block}); use schedule='realtime' for other sizes"
+            )
+        if self.block + g.context_frames >= g.window_frames:
+            raise ValueError(
+                f"block_frames ({self.block}) + context ({g.context_frames}) must be smaller than "
+                f"the attention window ({g.window_frames})"
+            )
+        ts = sampling_timesteps(self.config.nfe, g.num_train_timesteps)
+        if self.config.schedule == "realtime":
+            ts = ts[:-1]  # the final t = 0 evaluation changes nothing: skip it
+        self.timesteps = ts
+        sig = [sigma_for_timestep(t, g.num_train_timesteps) for t in ts]
+        self.sigmas = sig + [0.0]
+        self.branches = 3 if self.config.guidance else 1
+        self.cache: GeneratorCache | None = None
+
+    # --- API ----------------------------------------------------------------------------------
+    def reset(self, ref_motion: torch.Tensor) -> GeneratorCache:
+        """Start a new stream for a batch of avatars; ref_motion: (B, dim_motion)."""
+        g = self.model.config
+        if ref_motion.dim() != 2 or ref_motion.shape[1] != g.dim_motion:
+            raise ValueError(f"ref_motion must be (B, {g.dim_motion}); got {tuple(ref_motion.shape)}")
+        p = next(self.model.parameters())
+        self.cache = GeneratorCache(
+            ref=ref_motion.to(device=p.device, dtype=p.dtype),
+            max_self_frames=g.window_frames - self.block - g.context_frames,
+            cond_window=g.cond_window,
+            context_frames=g.context_frames,
+        )
+        return self.cache
+
+    @property
+    def next_block_frames(self) -> int:
+        """Frames the next step() takes: a whole window first in the official schedule."""
+        cache = self._require_cache()
+        if self.config.schedule == "official" and cache.frames_done == 0:
+            return self.model.config.window_frames
+        return self.block
+
+    @torch.inference_mode()
+    def step(
+        self,
+        cond: Conditions,  # (B, n, .) raw condition features of the next n frames
+        noise: torch.Tensor | None = None,  # (B, n, dim_motion); drawn when None
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:  # (B, n, dim_motion) clean motion
+        cache = self._require_cache()
+        model, g = self.model, self.model.config
+        b, n = cond.batch, cond.frames
+        if b != cache.ref.shape[0]:
+            raise ValueError(f"conditions have batch {b}, the stream was reset with {cache.ref.shape[0]}")
+        if not 1 <= n <= self.next_block_frames:
+            raise ValueError(f"step takes 1..{self.next_block_frames} frames; got {n}")
+        p = cache.ref
+        cond = Conditions(*(x.to(device=p.device, dtype=p.dtype) for x in (cond.avatar_audio, cond.user_audio, cond.user_motion)))
+        if noise is None:
+            noise = torch.randn(b, n, g.dim_motion, generator=generator, device=p.device, dtype=p.dtype)
+        elif tuple(noise.shape) != (b, n, g.dim_motion):
+            raise ValueError(f"noise must be {(b, n, g.dim_motion)}; got {tuple(noise.shape)}")
+        c = cache.num_context
+        cond_in = Conditions.cat([cache.context_cond, cond]) if c else cond  # (B, c + n, .)
+        x = torch.cat([cache.context, noise.to(p)], dim=1) if c else noise.to(p)  # (B, c + n, D)
+        n_in = c + n
+
+        # Once per block: condition tokens and cross-attention keys/values of every branch.
+        branch_cond = guidance_branches(cond_in) if self.branches == 3 else cond_in
+        cross_new = model.cross_kv(model.encode_conditions(branch_cond))
+        k_past = cache.cached_cond_frames
+        if cache.cross_kv is not None:
+            cross = [
+                (torch.cat([pk, nk], 2), torch.cat([pv, nv], 2))
+                for (pk, pv), (nk, nv) in zip(cache.cross_kv, cross_new, strict=True)
+            ]
+        else:
+            cross = cross_new
+        cross_mask = alignment_mask(n_in, k_past + n_in, g.cond_window, key_offset=k_past, device=p.device)
+        self_mask = streaming_self_mask(cache.cached_frames, n_in, g.lookahead_frames, device=p.device)
+        ref = cache.ref.repeat(self.branches, 1)
+        past = cache.self_kv
+
+        def frame_values(value: float) -> torch.Tensor:  # context frames at 0, new frames at value
+            out = torch.zeros(n_in, device=p.device, dtype=p.dtype)
+            out[c:] = value
+            return out
+
+        last_kv = None
+        for i, t in enumerate(self.timesteps):
+            t_frames = frame_values(t).expand(b * self.branches, n_in)
+            xb = x.repeat(self.branches, 1, 1)
+            out = model(xb, t_frames, ref, cross, cross_mask, self_mask, past)
+            assert out.velocity is not None
+            v = combine_guidance(out.velocity, self.config.a_cfg_scale, self.config.u_cfg_scale) if self.branches == 3 else out.velocity
+            x = flow_update(x, v, frame_values(self.sigmas[i]), frame_values(self.sigmas[i + 1]))
+            if t == 0.0:
+                last_kv = out.new_kv  # the t = 0 evaluation saw exactly the clean frames
+        if last_kv is None:
+            zeros = torch.zeros(b * self.branches, n_in, device=p.device, dtype=p.dtype)
+            refresh = model(x.repeat(self.branches, 1, 1), zeros, ref, cross, cross_mask, self_mask, past, kv_only=True)
+            last_kv = refresh.new_kv
+        cache.advance(x, cond_in, last_kv, cross)
+        return x[:, c:]
+
+    def _require_cache(self) -> GeneratorCache:
+        if self.cache is None:
+            raise RuntimeError("call reset(ref_motion) before step()")
+        return self.cache
+
+
+def stream_offline(
+    sampler: StreamingSampler,
+    cond: Conditions,  # (B, T, .) whole-file condition features
+    ref_motion: torch.Tensor,  # (B, D)
+    noise: list[torch.Tensor] | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:  # (B, T, D)
+    """Run a whole recording through the streaming sampler, block by block.
+
+    Past the end of the recording, condition frames are clamped to the last one (replicate
+    padding of the inputs, as the release does) and the output is cut back to T frames.
+    """
+    sampler.reset(ref_motion)
+    total = cond.frames
+    outputs: list[torch.Tensor] = []
+    done, k = 0, 0
+    while done < total:
+        n = sampler.next_block_frames
+        idx = torch.arange(done, done + n).clamp(max=total - 1)
+        block_noise = None if noise is None else noise[k]
+        outputs.append(sampler.step(cond.index(idx), block_noise, generator))
+        done += n
+        k += 1
+    return torch.cat(outputs, dim=1)[:, :total]
