@@ -1,0 +1,1 @@
+"""Motion spaces, audio front ends, the generator, training, evaluation and bundled weights."""

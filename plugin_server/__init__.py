@@ -1,0 +1,1 @@
+"""The Avatar Forcing service: protocol, sessions, real-time engine, sinks, capture, CLI."""
