@@ -41,7 +41,9 @@ class Conditions:
 
     def index(self, frames: torch.Tensor) -> Conditions:
         """Gather frames by index (1-D LongTensor), e.g. clamped indices for replicate padding."""
-        return Conditions(self.avatar_audio[:, frames], self.user_audio[:, frames], self.user_motion[:, frames])
+        return Conditions(
+            self.avatar_audio[:, frames], self.user_audio[:, frames], self.user_motion[:, frames]
+        )
 
     @staticmethod
     def cat(parts: list[Conditions], dim: int = 1) -> Conditions:
@@ -80,9 +82,7 @@ def combine_guidance(v: torch.Tensor, a_cfg: float, u_cfg: float) -> torch.Tenso
     return v0 + a_cfg * (va - v0) + u_cfg * (vu - v0)
 
 
-def drop_conditions(
-    c: Conditions, p: float, generator: torch.Generator | None = None
-) -> Conditions:
+def drop_conditions(c: Conditions, p: float, generator: torch.Generator | None = None) -> Conditions:
     """Training-time dropout: each stream of each sample is zeroed with probability p."""
     b = c.batch
 

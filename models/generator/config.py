@@ -56,8 +56,7 @@ class GeneratorConfig:
     def __post_init__(self) -> None:
         checks = {
             "hidden must be divisible by heads": self.hidden % self.heads == 0,
-            "head width (hidden / heads) must be even for RoPE": (self.hidden // self.heads) % 2
-            == 0,
+            "head width (hidden / heads) must be even for RoPE": (self.hidden // self.heads) % 2 == 0,
             "dim_cond must be divisible by cond_heads": self.dim_cond % self.cond_heads == 0,
             "window_frames must exceed block_frames + context_frames": self.window_frames
             > self.block_frames + self.context_frames,

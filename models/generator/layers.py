@@ -18,9 +18,7 @@ def timestep_features(t: torch.Tensor, dim: int = 256, max_period: float = 10000
     t: (...) on the 0..1000 scale -> (..., dim).
     """
     half = dim // 2
-    freqs = torch.exp(
-        -math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half
-    )
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
     args = t.to(torch.float32)[..., None] * freqs
     return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
 

@@ -76,7 +76,9 @@ def run_parity(path: str | Path, tolerance: float = 1e-4) -> ParityResult:
     with torch.inference_mode():
         n = data["forward_x"].shape[1]
         v = model.forward_window(data["forward_x"], data["forward_t"], data["ref_motion"], cond.slice(0, n))
-        sample = stream_offline(StreamingSampler(model, sam_cfg), cond, data["ref_motion"], list(data["block_noise"]))
+        sample = stream_offline(
+            StreamingSampler(model, sam_cfg), cond, data["ref_motion"], list(data["block_noise"])
+        )
     return ParityResult(
         sample_error=float((sample - data["sample"]).abs().max()),
         forward_error=float((v - data["forward_v"]).abs().max()),

@@ -93,7 +93,12 @@ class StreamingSampler:
         if not 1 <= n <= self.next_block_frames:
             raise ValueError(f"step takes 1..{self.next_block_frames} frames; got {n}")
         p = cache.ref
-        cond = Conditions(*(x.to(device=p.device, dtype=p.dtype) for x in (cond.avatar_audio, cond.user_audio, cond.user_motion)))
+        cond = Conditions(
+            *(
+                x.to(device=p.device, dtype=p.dtype)
+                for x in (cond.avatar_audio, cond.user_audio, cond.user_motion)
+            )
+        )
         if noise is None:
             noise = torch.randn(b, n, g.dim_motion, generator=generator, device=p.device, dtype=p.dtype)
         elif tuple(noise.shape) != (b, n, g.dim_motion):
@@ -130,13 +135,19 @@ class StreamingSampler:
             xb = x.repeat(self.branches, 1, 1)
             out = model(xb, t_frames, ref, cross, cross_mask, self_mask, past)
             assert out.velocity is not None
-            v = combine_guidance(out.velocity, self.config.a_cfg_scale, self.config.u_cfg_scale) if self.branches == 3 else out.velocity
+            v = (
+                combine_guidance(out.velocity, self.config.a_cfg_scale, self.config.u_cfg_scale)
+                if self.branches == 3
+                else out.velocity
+            )
             x = flow_update(x, v, frame_values(self.sigmas[i]), frame_values(self.sigmas[i + 1]))
             if t == 0.0:
                 last_kv = out.new_kv  # the t = 0 evaluation saw exactly the clean frames
         if last_kv is None:
             zeros = torch.zeros(b * self.branches, n_in, device=p.device, dtype=p.dtype)
-            refresh = model(x.repeat(self.branches, 1, 1), zeros, ref, cross, cross_mask, self_mask, past, kv_only=True)
+            refresh = model(
+                x.repeat(self.branches, 1, 1), zeros, ref, cross, cross_mask, self_mask, past, kv_only=True
+            )
             last_kv = refresh.new_kv
         cache.advance(x, cond_in, last_kv, cross)
         return x[:, c:]

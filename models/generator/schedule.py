@@ -40,9 +40,7 @@ def sample_block_timesteps(
 ) -> torch.Tensor:
     """Diffusion forcing: one integer timestep per block, shared by its frames. Returns (B, T)."""
     num_blocks = math.ceil(num_frames / block_frames)
-    per_block = torch.randint(
-        0, num_train_timesteps, (batch, num_blocks), generator=generator, device=device
-    )
+    per_block = torch.randint(0, num_train_timesteps, (batch, num_blocks), generator=generator, device=device)
     return per_block.repeat_interleave(block_frames, dim=1)[:, :num_frames].to(torch.float32)
 
 

@@ -17,7 +17,9 @@ COMMANDS: dict[str, Command] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="avatar-forcing", description="Avatar Forcing: real-time listening and talking head motion.")
+    parser = argparse.ArgumentParser(
+        prog="avatar-forcing", description="Avatar Forcing: real-time listening and talking head motion."
+    )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True

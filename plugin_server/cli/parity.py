@@ -9,7 +9,9 @@ HELP = "check numerical parity with a fixture recorded from the official impleme
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", help="fixture file (.pt) in the format of official_parity_small.pt")
-    p.add_argument("--tolerance", type=float, default=1e-4, help="largest absolute error allowed (default 1e-4)")
+    p.add_argument(
+        "--tolerance", type=float, default=1e-4, help="largest absolute error allowed (default 1e-4)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
