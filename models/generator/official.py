@@ -68,7 +68,7 @@ def ours_to_official(name: str) -> str:
     return official
 
 
-class CheckpointMismatch(ValueError):
+class CheckpointMismatchError(ValueError):
     """A state dict does not match the model: the message lists every offending name."""
 
 
@@ -120,7 +120,7 @@ def convert_official_state_dict(
         if ours not in seen:
             problems.append(f"missing: {OFFICIAL_PREFIX}{ours_to_official(ours)} {tuple(tensor.shape)}")
     if problems:
-        raise CheckpointMismatch(
+        raise CheckpointMismatchError(
             f"official flow-transformer weights do not match the model ({len(problems)} problem(s)):\n  "
             + "\n  ".join(problems)
         )

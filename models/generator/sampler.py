@@ -51,7 +51,7 @@ class StreamingSampler:
             ts = ts[:-1]  # the final t = 0 evaluation changes nothing: skip it
         self.timesteps = ts
         sig = [sigma_for_timestep(t, g.num_train_timesteps) for t in ts]
-        self.sigmas = sig + [0.0]
+        self.sigmas = [*sig, 0.0]
         self.branches = 3 if self.config.guidance else 1
         self.cache: GeneratorCache | None = None
 
