@@ -8,13 +8,18 @@ computes from the config, then dropped.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
+from pathlib import Path
 
 import torch
 
 from .config import GeneratorConfig
 from .masks import alignment_mask, block_causal_lookahead_mask
+from .transformer import MotionGenerator
+
+log = logging.getLogger(__name__)
 
 OFFICIAL_PREFIX = "flow_transformer."
 OFFICIAL_COMPONENTS = ("flow_transformer", "motion_autoencoder", "audio_encoder")
@@ -103,6 +108,7 @@ def convert_official_state_dict(
     seen: set[str] = set()
     for key, value in official.items():
         name = key[len(OFFICIAL_PREFIX) :] if key.startswith(OFFICIAL_PREFIX) else key
+        key = OFFICIAL_PREFIX + name  # messages always give the full official name
         if name in MASK_BUFFERS:
             problems.extend(_check_mask(name, value, config))
             continue
@@ -136,5 +142,25 @@ def _check_mask(name: str, value: torch.Tensor, config: GeneratorConfig) -> list
     if tuple(value.shape) != tuple(ours.shape):
         return [f"mis-shaped: {name} is {tuple(value.shape)}, expected {tuple(ours.shape)}"]
     if not torch.equal(value.bool(), ours):
-        return [f"mask differs from the config's: {name} (window/block/lookahead/cond_window settings?)"]
+        # The masks are recomputed from the config; a differing buffer is ignored, but said.
+        log.warning("%s in the checkpoint differs from the mask the config implies; using the config's", name)
     return []
+
+
+def load_official_generator(
+    source: str | Path | Mapping[str, torch.Tensor], config: GeneratorConfig
+) -> MotionGenerator:
+    """Build a MotionGenerator from official weights (a path to flow_transformer.pth, a combined
+    checkpoint, or a state dict), strictly. The model is built without initialising its weights."""
+    if isinstance(source, (str, Path)):
+        state = torch.load(source, map_location="cpu", weights_only=True)
+        if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+            state = state["state_dict"]
+    else:
+        state = source
+    flow = split_official_components(state).get("flow_transformer", {})
+    with torch.device("meta"):
+        model = MotionGenerator(config)
+    converted = convert_official_state_dict(flow, model.state_dict(), config)
+    model.load_state_dict(converted, strict=True, assign=True)
+    return model.eval()

@@ -75,7 +75,8 @@ def run_parity(path: str | Path, tolerance: float = 1e-4) -> ParityResult:
     cond = Conditions(data["avatar_audio_feat"], data["user_audio_feat"], data["user_motion"])
     with torch.inference_mode():
         n = data["forward_x"].shape[1]
-        v = model.forward_window(data["forward_x"], data["forward_t"], data["ref_motion"], cond.slice(0, n))
+        window_cond = cond.index(torch.arange(n).clamp(max=cond.frames - 1))  # replicate-pad short streams
+        v = model.forward_window(data["forward_x"], data["forward_t"], data["ref_motion"], window_cond)
         sample = stream_offline(
             StreamingSampler(model, sam_cfg), cond, data["ref_motion"], list(data["block_noise"])
         )

@@ -1,0 +1,38 @@
+import torch
+
+from models.generator.masks import alignment_mask, block_causal_lookahead_mask, streaming_self_mask
+
+
+def test_window_mask_follows_the_rule() -> None:
+    m = block_causal_lookahead_mask(50, 10, 2)
+    assert m.shape == (50, 50) and m.dtype == torch.bool
+    for q in range(50):
+        for k in range(50):
+            assert bool(m[q, k]) == (k // 10 < q // 10 or k <= q + 2)
+    # spot checks: first frame sees 2 ahead; a block's last frame sees 2 frames into the next block
+    assert m[0, :3].all() and not m[0, 3:].any()
+    assert m[9, 11] and not m[9, 12]
+    assert m[47:].all()
+
+
+def test_zero_lookahead_is_causal() -> None:
+    m = block_causal_lookahead_mask(12, 4, 0)
+    assert torch.equal(m, torch.ones(12, 12, dtype=torch.bool).tril())
+
+
+def test_streaming_mask_is_the_tail_of_the_window_mask() -> None:
+    full = block_causal_lookahead_mask(50, 10, 2)
+    assert torch.equal(streaming_self_mask(38, 12, 2), full[38:])
+    # first realtime block on an empty cache
+    assert torch.equal(streaming_self_mask(0, 4, 2), block_causal_lookahead_mask(4, 4, 2))
+
+
+def test_alignment_mask_window_and_offset() -> None:
+    a = alignment_mask(50, 50, 2)
+    assert torch.equal(a, (torch.arange(50)[None] - torch.arange(50)[:, None]).abs() <= 2)
+    # 12 queries (frames s-2..s+9) against 14 keys (frames s-4..s+9)
+    s = alignment_mask(12, 14, 2, key_offset=2)
+    assert s.shape == (12, 14)
+    assert s[0].tolist() == [True] * 5 + [False] * 9  # frame s-2 sees s-4..s
+    assert s[-1].tolist() == [False] * 11 + [True] * 3  # frame s+9 sees s+7..s+9 (no future keys)
+    assert torch.equal(s, alignment_mask(50, 50, 2)[38:, 36:])

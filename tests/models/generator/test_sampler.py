@@ -1,0 +1,148 @@
+import pytest
+import torch
+
+from models.generator import SamplerConfig
+from models.generator.sampler import StreamingSampler, stream_offline
+from models.generator.transformer import MotionGenerator
+
+from .conftest import TINY, random_conditions, random_model
+
+
+class CountingModel:
+    """Wraps a model's forward to count full and key/value-only evaluations."""
+
+    def __init__(self, model: MotionGenerator) -> None:
+        self.full = 0
+        self.kv_only = 0
+        original = model.forward
+
+        def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+            if kwargs.get("kv_only"):
+                self.kv_only += 1
+            else:
+                self.full += 1
+            return original(*args, **kwargs)
+
+        model.forward = counted  # type: ignore[method-assign]
+
+
+def test_official_schedule_first_window_then_blocks() -> None:
+    model = random_model()
+    s = StreamingSampler(model, SamplerConfig(schedule="official"))
+    s.reset(torch.zeros(1, TINY.dim_motion))
+    assert s.next_block_frames == TINY.window_frames
+    counter = CountingModel(model)
+    out = s.step(random_conditions(TINY, TINY.window_frames))
+    assert out.shape == (1, TINY.window_frames, TINY.dim_motion)
+    # nfe 10 -> 9 evaluations; the t = 0 one doubles as the cache refresh
+    assert (counter.full, counter.kv_only) == (9, 0)
+    cache = s.cache
+    assert cache is not None
+    assert cache.cached_frames == TINY.window_frames - TINY.block_frames - TINY.context_frames
+    assert cache.cached_cond_frames == TINY.cond_window and cache.num_context == TINY.context_frames
+    assert s.next_block_frames == TINY.block_frames
+
+
+def test_realtime_schedule_skips_the_noop_step() -> None:
+    model = random_model()
+    s = StreamingSampler(model, SamplerConfig(schedule="realtime", block_frames=3))
+    s.reset(torch.zeros(2, TINY.dim_motion))
+    assert s.next_block_frames == 3
+    counter = CountingModel(model)
+    out = s.step(random_conditions(TINY, 3, batch=2))
+    assert out.shape == (2, 3, TINY.dim_motion)
+    assert (counter.full, counter.kv_only) == (8, 1)
+
+
+@pytest.mark.parametrize("block", [1, 2, 5, 10])
+def test_realtime_cache_stays_bounded(block: int) -> None:
+    model = random_model()
+    s = StreamingSampler(model, SamplerConfig(schedule="realtime", block_frames=block, nfe=4))
+    s.reset(torch.zeros(1, TINY.dim_motion))
+    cond = random_conditions(TINY, 60)
+    sizes = []
+    for start in range(0, 60, block):
+        out = s.step(cond.slice(start, start + block))
+        assert torch.isfinite(out).all()
+        c = s.cache
+        assert c is not None
+        assert c.cached_frames + c.num_context + block <= TINY.window_frames
+        sizes.append(c.nbytes())
+    assert len(set(sizes[-3:])) == 1
+    assert s.cache is not None and s.cache.frames_done == len(range(0, 60, block)) * block
+
+
+def test_seeded_streams_are_reproducible_and_noise_can_be_injected() -> None:
+    model = random_model()
+    cond = random_conditions(TINY, 23)
+    ref = torch.randn(1, TINY.dim_motion)
+    cfg = SamplerConfig(schedule="realtime", block_frames=5)
+    a = stream_offline(StreamingSampler(model, cfg), cond, ref, generator=torch.Generator().manual_seed(7))
+    b = stream_offline(StreamingSampler(model, cfg), cond, ref, generator=torch.Generator().manual_seed(7))
+    g = torch.Generator().manual_seed(7)
+    noise = [torch.randn(1, 5, TINY.dim_motion, generator=g) for _ in range(5)]
+    c = stream_offline(StreamingSampler(model, cfg), cond, ref, noise=noise)
+    assert a.shape == (1, 23, TINY.dim_motion)
+    assert torch.equal(a, b) and torch.equal(a, c)
+
+
+def test_short_recording_is_padded_and_cut() -> None:
+    model = random_model()
+    cond = random_conditions(TINY, 7)  # shorter than the 20-frame first window
+    out = stream_offline(StreamingSampler(model, SamplerConfig(schedule="official")), cond, torch.zeros(1, 6))
+    assert out.shape == (1, 7, TINY.dim_motion) and torch.isfinite(out).all()
+
+
+def test_guidance_off_runs_one_branch() -> None:
+    model = random_model()
+    cond = random_conditions(TINY, 10)
+    ref = torch.zeros(1, TINY.dim_motion)
+    g = torch.Generator().manual_seed(0)
+    on = stream_offline(StreamingSampler(model, SamplerConfig(block_frames=5)), cond, ref, generator=g)
+    g = torch.Generator().manual_seed(0)
+    off = StreamingSampler(model, SamplerConfig(block_frames=5, guidance=False))
+    out = stream_offline(off, cond, ref, generator=g)
+    assert off.cache is not None and off.cache.self_kv is not None
+    assert off.cache.self_kv[0][0].shape[0] == 1  # one branch, batch 1
+    assert out.shape == on.shape and not torch.allclose(out, on)
+
+
+def test_conditions_steer_the_output() -> None:
+    model = random_model()
+    ref = torch.zeros(1, TINY.dim_motion)
+    cfg = SamplerConfig(block_frames=5)
+    a = stream_offline(
+        StreamingSampler(model, cfg),
+        random_conditions(TINY, 10, seed=1),
+        ref,
+        generator=torch.Generator().manual_seed(0),
+    )
+    b = stream_offline(
+        StreamingSampler(model, cfg),
+        random_conditions(TINY, 10, seed=2),
+        ref,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert not torch.allclose(a, b, atol=1e-3)
+
+
+def test_bad_calls_are_refused_clearly() -> None:
+    model = random_model()
+    s = StreamingSampler(model, SamplerConfig(block_frames=5))
+    with pytest.raises(RuntimeError, match="reset"):
+        s.step(random_conditions(TINY, 5))
+    with pytest.raises(ValueError, match="ref_motion"):
+        s.reset(torch.zeros(1, 99))
+    s.reset(torch.zeros(1, TINY.dim_motion))
+    with pytest.raises(ValueError, match=r"1\.\.5 frames"):
+        s.step(random_conditions(TINY, 6))
+    with pytest.raises(ValueError, match="batch"):
+        s.step(random_conditions(TINY, 5, batch=2))
+    with pytest.raises(ValueError, match="noise"):
+        s.step(random_conditions(TINY, 5), noise=torch.zeros(1, 4, TINY.dim_motion))
+    # nothing was consumed by the refused calls
+    assert s.cache is not None and s.cache.frames_done == 0
+    with pytest.raises(ValueError, match="official schedule"):
+        StreamingSampler(model, SamplerConfig(schedule="official", block_frames=4))
+    with pytest.raises(ValueError, match="window"):
+        StreamingSampler(model, SamplerConfig(block_frames=18))

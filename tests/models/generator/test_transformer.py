@@ -1,0 +1,87 @@
+"""The key/value cache is pure memoisation: cached streaming equals uncached recomputation."""
+
+import torch
+
+from models.generator.layers import apply_rope, rope_angles, timestep_features
+from models.generator.masks import alignment_mask, streaming_self_mask
+
+from .conftest import TINY, random_conditions, random_model
+
+
+def _inputs(frames: int, seed: int = 3) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(2, frames, TINY.dim_motion, generator=g)
+    t = torch.randint(0, 1000, (2, frames), generator=g).float()
+    ref = torch.randn(2, TINY.dim_motion, generator=g)
+    return x, t, ref
+
+
+def test_timestep_features_cosines_first() -> None:
+    f = timestep_features(torch.tensor([0.0, 3.0]), dim=8)
+    assert torch.equal(f[0], torch.tensor([1.0] * 4 + [0.0] * 4))
+    assert torch.allclose(f[1, 0], torch.cos(torch.tensor(3.0)))
+    assert torch.allclose(f[1, 4], torch.sin(torch.tensor(3.0)))
+
+
+def test_rope_scores_depend_only_on_position_differences() -> None:
+    q, k = torch.randn(1, 1, 1, 16), torch.randn(1, 1, 1, 16)
+
+    def score(pq: int, pk: int) -> torch.Tensor:
+        cq, sq = rope_angles(torch.tensor([pq]), 16)
+        ck, sk = rope_angles(torch.tensor([pk]), 16)
+        return (apply_rope(q, cq, sq) * apply_rope(k, ck, sk)).sum()
+
+    assert torch.allclose(score(7, 3), score(1007, 1003), atol=1e-4)
+    assert torch.allclose(score(7, 3), score(4, 0), atol=1e-6)
+    assert not torch.allclose(score(7, 3), score(7, 4), atol=1e-3)
+
+
+def test_cached_forward_equals_uncached_recomputation() -> None:
+    model = random_model()
+    n, p = 17, 9  # prefix of 9 frames cached, then 8 new frames
+    x, t, ref = _inputs(n)
+    cond = random_conditions(TINY, n, batch=2)
+    kv = model.cross_kv(model.encode_conditions(cond))
+    align = alignment_mask(n, n, TINY.cond_window)
+    with torch.no_grad():
+        prefix = model(x[:, :p], t[:, :p], ref, kv, align[:p], streaming_self_mask(0, p, 2))
+        suffix = model(
+            x[:, p:], t[:, p:], ref, kv, align[p:], streaming_self_mask(p, n - p, 2), past=prefix.new_kv
+        )
+        # Uncached: one forward over all frames; the prefix rows see only the prefix, as when it was cached.
+        mask = streaming_self_mask(0, n, 2)
+        mask[:p, p:] = False
+        full = model(x, t, ref, kv, align, mask)
+    assert torch.allclose(full.velocity[:, p:], suffix.velocity, atol=1e-5)
+    assert torch.allclose(full.velocity[:, :p], prefix.velocity, atol=1e-5)
+    for (fk, fv), (sk, sv) in zip(full.new_kv, suffix.new_kv, strict=True):
+        assert torch.allclose(fk[:, :, p:], sk, atol=1e-5) and torch.allclose(fv[:, :, p:], sv, atol=1e-5)
+
+
+def test_kv_only_pass_returns_the_same_keys() -> None:
+    model = random_model()
+    x, t, ref = _inputs(8)
+    cond = random_conditions(TINY, 8, batch=2)
+    kv = model.cross_kv(model.encode_conditions(cond))
+    args = (x, t, ref, kv, alignment_mask(8, 8, 2), streaming_self_mask(0, 8, 2))
+    with torch.no_grad():
+        full, only = model(*args), model(*args, kv_only=True)
+    assert only.velocity is None
+    for (a, b), (c, d) in zip(full.new_kv, only.new_kv, strict=True):
+        assert torch.allclose(a, c) and torch.allclose(b, d)
+
+
+def test_lookahead_is_limited_to_two_frames() -> None:
+    """Changing frame 10 must not change frames < 8 of a single-layer forward's output."""
+    model = random_model(TINY.replace(depth=1))
+    x, t, ref = _inputs(16)
+    cond = random_conditions(TINY, 16, batch=2)
+    kv = model.cross_kv(model.encode_conditions(cond))
+    args = (alignment_mask(16, 16, 2), streaming_self_mask(0, 16, 2))
+    x2 = x.clone()
+    x2[:, 10] += 1.0
+    with torch.no_grad():
+        a = model(x, t, ref, kv, *args).velocity
+        b = model(x2, t, ref, kv, *args).velocity
+    diff = (a - b).abs().amax(dim=(0, 2))
+    assert (diff[:8] < 1e-6).all() and (diff[8:11] > 1e-6).all()
