@@ -1,0 +1,1 @@
+"""Evaluation of generated motion: lip sync, reactiveness, richness, distribution distance."""
