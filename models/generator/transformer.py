@@ -134,13 +134,37 @@ class MotionGenerator(nn.Module):
         v = self.final_out(modulate(_norm(h), shift, scale))
         return StepOutput(v, new_kv)
 
+    def encode_conditions_blockwise(self, cond: Conditions, chunk: int) -> torch.Tensor:
+        """Condition tokens (B, T, hidden) computed as a realtime stream of `chunk`-frame blocks does:
+        each block's frames are encoded together with the context frames before it only."""
+        ctx, total = self.config.context_frames, cond.frames
+        parts = []
+        for start in range(0, total, chunk):
+            lo = max(0, start - ctx)
+            tokens = self.encode_conditions(cond.slice(lo, min(total, start + chunk)))
+            parts.append(tokens[:, start - lo :])
+        return torch.cat(parts, dim=1)
+
     def forward_window(
-        self, x: torch.Tensor, t: torch.Tensor, ref: torch.Tensor, cond: Conditions
+        self,
+        x: torch.Tensor,  # (B, T, D)
+        t: torch.Tensor,  # (B, T)
+        ref: torch.Tensor,  # (B, D)
+        cond: Conditions,  # (B, T, .)
+        cond_chunk: int | None = None,
     ) -> torch.Tensor:
-        """Training layout: one uncached window with per-frame timesteps. Returns v (B, T, D)."""
+        """Training layout: one uncached window with per-frame timesteps. Returns v (B, T, D).
+
+        With `cond_chunk`, condition tokens are encoded block by block as the realtime sampler
+        sees them (`encode_conditions_blockwise`) instead of over the whole window as the release.
+        """
         c = self.config
         n = x.shape[1]
-        tokens = self.encode_conditions(cond)
+        tokens = (
+            self.encode_conditions(cond)
+            if cond_chunk is None
+            else self.encode_conditions_blockwise(cond, cond_chunk)
+        )
         self_mask = block_causal_lookahead_mask(n, c.block_frames, c.lookahead_frames, x.device)
         cross_mask = alignment_mask(n, n, c.cond_window, device=x.device)
         out = self.forward(x, t, ref, self.cross_kv(tokens), cross_mask, self_mask)

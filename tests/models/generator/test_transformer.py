@@ -85,3 +85,18 @@ def test_lookahead_is_limited_to_two_frames() -> None:
         b = model(x2, t, ref, kv, *args).velocity
     diff = (a - b).abs().amax(dim=(0, 2))
     assert (diff[:8] < 1e-6).all() and (diff[8:11] > 1e-6).all()
+
+
+def test_blockwise_condition_tokens_match_streamed_windows() -> None:
+    model = random_model()
+    cond = random_conditions(TINY, 13)
+    with torch.no_grad():
+        tokens = model.encode_conditions_blockwise(cond, 5)
+        first = model.encode_conditions(cond.slice(0, 5))
+        second = model.encode_conditions(cond.slice(3, 10))  # 2 context frames + block 5..9
+        last = model.encode_conditions(cond.slice(8, 13))
+    assert tokens.shape == (1, 13, TINY.hidden)
+    assert torch.allclose(tokens[:, :5], first)
+    assert torch.allclose(tokens[:, 5:10], second[:, 2:])
+    assert torch.allclose(tokens[:, 10:], last[:, 2:])
+    assert not torch.allclose(tokens, model.encode_conditions(cond), atol=1e-4)
