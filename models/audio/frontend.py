@@ -90,6 +90,17 @@ class AudioConditioner:
         audio = self._resampler.push(samples)  # (n16,) 16 kHz mono
         return self._encode(self._front.push(audio))
 
+    def push_silence(self, frames: int) -> torch.Tensor:
+        """Feed digital silence until at least `frames` frames have been emitted in all; returns the
+        new frames `(n, dim_cond)`. Used when a live input falls behind the stream's clock."""
+        rate = self._rate or 16000.0
+        per_frame = int(np.ceil(self._front.config.samples_per_frame * rate / 16000.0))
+        chunks = []
+        while self.frames_emitted < frames:
+            zeros = np.zeros(per_frame * max(1, self._channels or 1), np.float32)
+            chunks.append(self.push(zeros, rate, self._channels))
+        return torch.cat(chunks) if chunks else torch.zeros(0, self.dim_cond)
+
     def finish(self) -> torch.Tensor:
         """End the stream: flush the resampler, zero-pad, return the last frames `(n, dim_cond)`.
 

@@ -137,6 +137,7 @@ PRESETS: dict[str, Preset] = {
             depth=4,
             heads=4,
             cond_heads=4,
+            block_frames=4,  # 160-ms blocks: low latency when streamed
         ),
         SamplerConfig(schedule="realtime"),
         "the CPU default: ARKit motion space, real time on two CPU cores",

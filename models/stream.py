@@ -1,0 +1,189 @@
+"""One avatar's live stream, sans I/O: audio and user motion in, ARKit frames out.
+
+`AvatarStream` owns the per-stream state (two audio conditioners sharing the model's encoder,
+the user-motion buffer, the generator's streaming sampler) and produces motion block by block as
+soon as the conditions of a whole block are in. The server, `animate`, the demo and evaluation all
+drive this class; the denoising loop itself lives only in `StreamingSampler`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+
+from models.audio.frontend import AudioConditioner
+from models.bundle import AvatarForcingModel
+from models.generator.conditions import Conditions
+from models.generator.config import SamplerConfig
+from models.generator.sampler import StreamingSampler
+from models.motion.arkit import ArkitSpace
+
+log = logging.getLogger(__name__)
+
+
+class AvatarStream:
+    def __init__(
+        self,
+        model: AvatarForcingModel,
+        sampler_config: SamplerConfig | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.model = model
+        card = model.card
+        self.dim = card.generator.dim_motion
+        self.sampler = StreamingSampler(model.generator, sampler_config or card.sampler)
+        self.avatar_audio = AudioConditioner(model.audio_encoder, card.front_end)
+        self.user_audio = AudioConditioner(model.audio_encoder, card.front_end)
+        self.seed = seed
+        self.reset()
+
+    @property
+    def block_frames(self) -> int:
+        return self.sampler.next_block_frames
+
+    def reset(self, ref_motion: np.ndarray | None = None) -> None:
+        """Start over. ref_motion: the avatar's rest frame (58,) un-normalised, or the model's."""
+        self.avatar_audio.reset()
+        self.user_audio.reset()
+        self._avatar: list[torch.Tensor] = []  # (n, dim_cond) chunks
+        self._user: list[torch.Tensor] = []
+        self._motion: list[torch.Tensor] = []  # (n, D) normalised user motion chunks
+        self._last_user_motion = torch.zeros(self.dim)
+        self.frames_out = 0
+        self._rng = torch.Generator().manual_seed(
+            self.seed if self.seed is not None else torch.seed() % 2**63
+        )
+        if ref_motion is None:
+            ref = self.model.rest_reference(1)
+        else:
+            ref = self.model.card.stats.normalize(torch.as_tensor(np.asarray(ref_motion, np.float32)))[None]
+        self.sampler.reset(ref)
+
+    # --- input --------------------------------------------------------------------------------
+    def push_avatar_audio(self, samples: np.ndarray, rate: float, channels: int | None = None) -> None:
+        self._avatar.append(self.avatar_audio.push(samples, rate, channels))
+
+    def push_user_audio(self, samples: np.ndarray, rate: float, channels: int | None = None) -> None:
+        self._user.append(self.user_audio.push(samples, rate, channels))
+
+    def push_user_motion(self, frames: np.ndarray) -> None:
+        """User face motion at the stream's fps, (n, 58) un-normalised ARKit frames."""
+        x = np.asarray(frames, np.float32)
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"user motion must be (n, {self.dim}); got {x.shape}")
+        if not np.isfinite(x).all():
+            raise ValueError("user motion contains NaN or infinite values")
+        t = self.model.card.stats.normalize(torch.from_numpy(ArkitSpace.clamp(x)))
+        self._motion.append(t)
+        if len(t):
+            self._last_user_motion = t[-1]
+
+    def finish_audio(self) -> None:
+        """End of both audio inputs: flush the front ends' look-ahead (zero padding)."""
+        self._avatar.append(self.avatar_audio.finish())
+        self._user.append(self.user_audio.finish())
+
+    def fill_silence(self, frames: int) -> None:
+        """Make sure every condition stream covers `frames` frames: missing audio becomes silence,
+        missing user motion holds the last user frame (neutral before the first)."""
+        for conditioner, chunks in ((self.avatar_audio, self._avatar), (self.user_audio, self._user)):
+            if conditioner.frames_emitted < frames:
+                chunks.append(conditioner.push_silence(frames))
+        have = sum(len(m) for m in self._motion)
+        if have < frames:
+            self._motion.append(self._last_user_motion.expand(frames - have, -1).clone())
+
+    # --- output -------------------------------------------------------------------------------
+    def available_frames(self) -> int:
+        """Condition frames buffered and not yet generated (complete in all three streams)."""
+        return min(sum(len(c) for c in chunks) for chunks in (self._avatar, self._user, self._motion))
+
+    def step(self, allow_partial: bool = False) -> np.ndarray | None:
+        """Generate the next block when its conditions are in: (n, 58) clamped ARKit frames."""
+        need = self.block_frames
+        have = self.available_frames()
+        if have < need and not (allow_partial and have > 0):
+            return None
+        n = min(need, have)
+        cond = Conditions(
+            self._take(self._avatar, n)[None],
+            self._take(self._user, n)[None],
+            self._take(self._motion, n)[None],
+        )
+        motion = self.sampler.step(cond, generator=self._rng)[0]  # (n, D) normalised
+        self.frames_out += n
+        out = self.model.card.stats.denormalize(motion).numpy()
+        return ArkitSpace.clamp(out)
+
+    def generate_available(self, allow_partial: bool = False) -> np.ndarray:
+        """Every block whose conditions are complete, (n, 58)."""
+        out = []
+        while (block := self.step(allow_partial)) is not None:
+            out.append(block)
+        return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
+
+    @staticmethod
+    def _take(chunks: list[torch.Tensor], n: int) -> torch.Tensor:
+        """Pop the first n frames from a list of (k, C) chunks."""
+        got: list[torch.Tensor] = []
+        while n > 0:
+            head = chunks[0]
+            if len(head) <= n:
+                got.append(head)
+                chunks.pop(0)
+                n -= len(head)
+            else:
+                got.append(head[:n])
+                chunks[0] = head[n:]
+                n = 0
+        return torch.cat(got)
+
+
+def animate(
+    model: AvatarForcingModel,
+    avatar_audio: np.ndarray,
+    avatar_rate: float,
+    user_audio: np.ndarray | None = None,
+    user_rate: float | None = None,
+    user_motion: np.ndarray | None = None,
+    sampler_config: SamplerConfig | None = None,
+    seed: int = 0,
+    chunk_seconds: float = 0.5,
+) -> np.ndarray:
+    """Animate whole recordings through the live streaming path. Returns (T, 58) at the model's
+    fps with T = ceil(avatar samples at 16 kHz / 640). A missing user side is silence and a
+    neutral face; all inputs are fed in chunks, exactly as a live session would."""
+    stream = AvatarStream(model, sampler_config, seed=seed)
+    a = np.asarray(avatar_audio)
+    u_rate = float(avatar_rate if user_rate is None else user_rate)
+    u_len = round(len(a) * u_rate / avatar_rate)
+    if user_audio is None:
+        u = np.zeros(u_len, np.float32)  # a missing user side is silence
+    else:  # the user track is cut or padded with silence to the avatar's duration
+        u = np.asarray(user_audio)
+        u = (
+            u[:u_len]
+            if len(u) >= u_len
+            else np.concatenate([u, np.zeros((u_len - len(u), *u.shape[1:]), u.dtype)])
+        )
+    step_a = max(1, int(chunk_seconds * avatar_rate))
+    step_u = max(1, int(chunk_seconds * u_rate))
+    motion_fed = 0
+    out: list[np.ndarray] = []
+    for i in range(-(-len(a) // step_a)):
+        stream.push_avatar_audio(a[i * step_a : (i + 1) * step_a], avatar_rate)
+        stream.push_user_audio(u[i * step_u : (i + 1) * step_u], u_rate)
+        if user_motion is not None:
+            target = min(len(user_motion), stream.avatar_audio.frames_emitted)
+            stream.push_user_motion(user_motion[motion_fed:target])
+            motion_fed = target
+        out.append(stream.generate_available())
+    stream.finish_audio()
+    total = stream.avatar_audio.frames_emitted
+    if user_motion is not None and motion_fed < len(user_motion):
+        stream.push_user_motion(user_motion[motion_fed:total])
+    stream.fill_silence(total)
+    out.append(stream.generate_available(allow_partial=True))
+    return np.concatenate(out)[:total]
