@@ -107,6 +107,7 @@ def diffusion_forcing_loss(
     draw: NoiseDraw | None = None,
     generator: torch.Generator | None = None,
     dropout: bool = True,
+    cond_chunk: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Stage-1 diffusion-forcing flow-matching loss.
 
@@ -114,6 +115,7 @@ def diffusion_forcing_loss(
     `draw` fixes noise and timesteps (else drawn from `generator`); with `dropout` each condition
     stream of each sample is zeroed with p = config.cond_dropout and the reference with
     p = config.ref_dropout (dropout random numbers come from `generator` after the draw).
+    `cond_chunk` encodes conditions block by block as a realtime stream does (see forward_window).
     """
     c = model.config
     d = _resolve_draw(x_clean, c, draw, generator)
@@ -121,7 +123,7 @@ def diffusion_forcing_loss(
         cond = drop_conditions(cond, c.cond_dropout, generator)
         ref = drop_reference(ref, c.ref_dropout, generator)
     x_t = d.noised(x_clean, c.num_train_timesteps)  # (B, T, D)
-    v = model.forward_window(x_t, d.timesteps, ref, cond)  # (B, T, D)
+    v = model.forward_window(x_t, d.timesteps, ref, cond, cond_chunk)  # (B, T, D)
     err = (v - d.target(x_clean)).abs()  # (B, T, D)
     w = timestep_weight(d.timesteps, c.num_train_timesteps).to(err.dtype)  # (B, T)
     per_sample = (err * w[..., None]).mean(dim=(1, 2))  # (B,)
@@ -136,6 +138,7 @@ def _velocity_errors(
     draw: NoiseDraw,
     num_train_timesteps: int,
     weighted: bool,
+    cond_chunk: int | None = None,
 ) -> list[torch.Tensor]:
     """Per-sample mean |v_target(m) - v_net(m_t, t, c)| for each motion m, in one batched forward."""
     k = len(motions)
@@ -144,7 +147,11 @@ def _velocity_errors(
     t = draw.timesteps.repeat(k, 1)  # (kB, T)
     big = NoiseDraw(noise, t)
     v = model.forward_window(
-        big.noised(x, num_train_timesteps), t, ref.repeat(k, 1), Conditions.cat([cond] * k, dim=0)
+        big.noised(x, num_train_timesteps),
+        t,
+        ref.repeat(k, 1),
+        Conditions.cat([cond] * k, dim=0),
+        cond_chunk,
     )  # (kB, T, D)
     err = (v - big.target(x)).abs()  # (kB, T, D)
     if weighted:
@@ -164,6 +171,7 @@ def dpo_loss(
     draw: NoiseDraw | None = None,
     generator: torch.Generator | None = None,
     weighted: bool = False,
+    cond_chunk: int | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Diffusion-DPO loss of `model` against the frozen `ref_model`.
 
@@ -181,9 +189,11 @@ def dpo_loss(
         raise ValueError(f"winner {tuple(winner.shape)} and loser {tuple(loser.shape)} differ in shape")
     nt = model.config.num_train_timesteps
     d = _resolve_draw(winner, model.config, draw, generator)
-    err_w, err_l = _velocity_errors(model, [winner, loser], cond, ref, d, nt, weighted)  # (B,) each
+    err_w, err_l = _velocity_errors(
+        model, [winner, loser], cond, ref, d, nt, weighted, cond_chunk
+    )  # (B,) each
     with torch.no_grad():
-        ref_w, ref_l = _velocity_errors(ref_model, [winner, loser], cond, ref, d, nt, weighted)
+        ref_w, ref_l = _velocity_errors(ref_model, [winner, loser], cond, ref, d, nt, weighted, cond_chunk)
     diff = (err_w - ref_w) - (err_l - ref_l)  # (B,) negative = model moved toward the winner
     loss = -F.logsigmoid(-beta * diff).mean()
     margin = -diff.detach()
@@ -213,6 +223,7 @@ def finetune_loss(
     generator: torch.Generator | None = None,
     dropout: bool = True,
     weighted_dpo: bool = False,
+    cond_chunk: int | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Stage-2 objective L = L_DF(winner) + dpo_weight * L_DPO(winner, loser).
 
@@ -221,9 +232,20 @@ def finetune_loss(
     plus df_loss and loss.
     """
     d = _resolve_draw(winner, model.config, draw, generator)
-    l_df, _ = diffusion_forcing_loss(model, winner, cond, ref, draw=d, generator=generator, dropout=dropout)
+    l_df, _ = diffusion_forcing_loss(
+        model, winner, cond, ref, draw=d, generator=generator, dropout=dropout, cond_chunk=cond_chunk
+    )
     l_dpo, stats = dpo_loss(
-        model, ref_model, winner, loser, cond, ref, beta=beta, draw=d, weighted=weighted_dpo
+        model,
+        ref_model,
+        winner,
+        loser,
+        cond,
+        ref,
+        beta=beta,
+        draw=d,
+        weighted=weighted_dpo,
+        cond_chunk=cond_chunk,
     )
     loss = l_df + dpo_weight * l_dpo
     stats = {**stats, "df_loss": float(l_df.detach()), "loss": float(loss.detach())}

@@ -68,9 +68,16 @@ class Spy:
         self._inner = model.forward_window
         model.forward_window = self  # type: ignore[method-assign]
 
-    def __call__(self, x: torch.Tensor, t: torch.Tensor, ref: torch.Tensor, cond: Conditions) -> torch.Tensor:
+    def __call__(
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        ref: torch.Tensor,
+        cond: Conditions,
+        cond_chunk: int | None = None,
+    ) -> torch.Tensor:
         self.calls.append((x.detach().clone(), t.detach().clone(), ref.detach().clone(), cond))
-        return self._inner(x, t, ref, cond)
+        return self._inner(x, t, ref, cond, cond_chunk)
 
 
 def assert_block_constant(t: torch.Tensor, block: int) -> None:
@@ -299,7 +306,12 @@ class _Oracle(nn.Module):
         self.noise, self.target = noise, target
 
     def forward_window(
-        self, x: torch.Tensor, t: torch.Tensor, ref: torch.Tensor, cond: Conditions
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        ref: torch.Tensor,
+        cond: Conditions,
+        cond_chunk: int | None = None,
     ) -> torch.Tensor:
         if self.target is None:
             return torch.zeros_like(x)
@@ -341,9 +353,14 @@ class _Blend(nn.Module):
         self.base, self.noise, self.target, self.alpha = base, noise, target, alpha
 
     def forward_window(
-        self, x: torch.Tensor, t: torch.Tensor, ref: torch.Tensor, cond: Conditions
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        ref: torch.Tensor,
+        cond: Conditions,
+        cond_chunk: int | None = None,
     ) -> torch.Tensor:
-        v = self.base.forward_window(x, t, ref, cond)
+        v = self.base.forward_window(x, t, ref, cond, cond_chunk)
         goal = (self.noise - self.target).repeat(x.shape[0] // self.noise.shape[0], 1, 1)
         return v + self.alpha * (goal - v)
 
