@@ -128,11 +128,14 @@ class AvatarForcingModel(nn.Module):
         self,
         avatar_feats: torch.Tensor,  # (B, T, F) front-end features of the avatar's audio
         user_feats: torch.Tensor,  # (B, T, F) of the user's audio
-        user_motion: torch.Tensor,  # (B, T, D) normalised user motion
+        user_motion: torch.Tensor,  # (B, T - burn_in, D) normalised user motion
+        burn_in: int = 0,
     ) -> Conditions:
-        """Encode both audio streams with the shared encoder (fresh state) into Conditions."""
+        """Encode both audio streams with the shared encoder (fresh state) into Conditions; the
+        first `burn_in` audio frames only warm the encoder up and are dropped."""
         b = avatar_feats.shape[0]
         both, _ = self.audio_encoder(torch.cat([avatar_feats, user_feats], dim=0))
+        both = both[:, burn_in:]
         return Conditions(both[:b], both[b:], user_motion)
 
     # --- persistence --------------------------------------------------------------------------

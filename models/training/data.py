@@ -1,0 +1,147 @@
+"""Training data from a conversation corpus: front-end features, motion, random windows.
+
+Every conversation gives two examples, one per direction (each person is once the avatar and once
+the user). Audio features are computed with the same causal front end the live stream uses
+(`models.audio.features.compute`), so training and serving see identical features.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from models.audio.features import FrontEndConfig, compute
+from models.corpus.conversation import Conversation
+from models.motion.stats import MotionStats
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Example:
+    """One direction of one conversation, all on the 25-fps clock."""
+
+    name: str
+    avatar_feats: np.ndarray  # (T, F)
+    user_feats: np.ndarray  # (T, F)
+    avatar_motion: np.ndarray  # (T, D) un-normalised
+    user_motion: np.ndarray  # (T, D) un-normalised
+    rest: np.ndarray  # (D,) the avatar's rest frame (median of its motion)
+
+    @property
+    def frames(self) -> int:
+        return int(self.avatar_motion.shape[0])
+
+
+@dataclass
+class Batch:
+    avatar_feats: torch.Tensor  # (B, burn_in + W, F)
+    user_feats: torch.Tensor  # (B, burn_in + W, F)
+    avatar_motion: torch.Tensor  # (B, W, D) normalised
+    user_motion: torch.Tensor  # (B, W, D) normalised
+    ref: torch.Tensor  # (B, D) normalised rest frame
+    burn_in: int
+
+    def to(self, device: torch.device | str) -> Batch:
+        return Batch(
+            self.avatar_feats.to(device),
+            self.user_feats.to(device),
+            self.avatar_motion.to(device),
+            self.user_motion.to(device),
+            self.ref.to(device),
+            self.burn_in,
+        )
+
+
+def corpus_files(corpus: str | Path) -> list[Path]:
+    """The conversation files of a corpus folder (sorted), or the one file given."""
+    path = Path(corpus)
+    if path.is_file():
+        return [path]
+    files = sorted(path.glob("*.npz"))
+    if not files:
+        raise FileNotFoundError(f"no conversations (*.npz) in {path}")
+    return files
+
+
+def _fit_frames(x: np.ndarray, frames: int) -> np.ndarray:
+    """Cut or edge-pad (T', C) to exactly `frames` rows."""
+    if len(x) >= frames:
+        return x[:frames]
+    return np.concatenate([x, np.repeat(x[-1:], frames - len(x), axis=0)])
+
+
+def load_examples(files: Sequence[Path], front_end: FrontEndConfig, progress: bool = False) -> list[Example]:
+    examples: list[Example] = []
+    for f in tqdm(files, desc="features", unit="conv", disable=not progress):
+        conv = Conversation.load(f)
+        feats = {}
+        for who, track in conv.tracks.items():
+            t = track.motion.shape[0]
+            feats[who] = _fit_frames(compute(track.audio, front_end), t)  # (T, F)
+        for avatar, user in (("avatar", "user"), ("user", "avatar")):
+            a, u = conv.tracks[avatar], conv.tracks[user]
+            examples.append(
+                Example(
+                    name=f"{f.stem}:{avatar}",
+                    avatar_feats=feats[avatar],
+                    user_feats=feats[user],
+                    avatar_motion=a.motion.astype(np.float32),
+                    user_motion=u.motion.astype(np.float32),
+                    rest=np.median(a.motion, axis=0).astype(np.float32),
+                )
+            )
+    return examples
+
+
+def fit_stats(examples: Sequence[Example]) -> MotionStats:
+    return MotionStats.fit(np.concatenate([e.avatar_motion for e in examples]))
+
+
+class WindowSampler:
+    """Random training windows (with encoder burn-in audio before each) from a list of examples."""
+
+    def __init__(self, examples: Sequence[Example], stats: MotionStats, window: int, burn_in: int) -> None:
+        usable = [e for e in examples if e.frames >= window]
+        if not usable:
+            raise ValueError(f"no example has the {window} frames a training window needs")
+        self.examples = usable
+        self.stats = stats
+        self.window = window
+        self.burn_in = burn_in
+        weights = np.array([e.frames - window + 1 for e in usable], np.float64)
+        self.weights = weights / weights.sum()
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
+        w, burn = self.window, self.burn_in
+        af, uf, am, um, ref = [], [], [], [], []
+        for i in rng.choice(len(self.examples), size=batch_size, p=self.weights):
+            e = self.examples[int(i)]
+            start = int(rng.integers(0, e.frames - w + 1))
+            lo = max(0, start - burn)
+            pad = burn - (start - lo)  # not enough history: pad the burn-in with the first frame
+
+            def feats(x: np.ndarray, lo: int = lo, pad: int = pad, start: int = start) -> np.ndarray:
+                seg = x[lo : start + w]
+                return np.concatenate([np.repeat(seg[:1], pad, axis=0), seg]) if pad else seg
+
+            af.append(feats(e.avatar_feats))
+            uf.append(feats(e.user_feats))
+            am.append(e.avatar_motion[start : start + w])
+            um.append(e.user_motion[start : start + w])
+            ref.append(e.rest)
+        norm = self.stats.normalize
+        return Batch(
+            torch.from_numpy(np.stack(af)),
+            torch.from_numpy(np.stack(uf)),
+            norm(torch.from_numpy(np.stack(am))),
+            norm(torch.from_numpy(np.stack(um))),
+            norm(torch.from_numpy(np.stack(ref))),
+            burn,
+        )

@@ -1,0 +1,302 @@
+"""Training loops: stage 1 diffusion forcing, stage 2 DPO; resumable, single process or torchrun.
+
+Run under `torchrun --nproc_per_node N` and the same code trains with DistributedDataParallel
+(gloo on CPU, nccl on CUDA): each rank draws its own windows, gradients are averaged, rank 0
+writes checkpoints and logs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from tqdm import tqdm
+
+from models.bundle import AvatarForcingModel
+from models.generator.conditions import Conditions
+from models.generator.config import SamplerConfig, strict_from_dict
+from models.generator.sampler import StreamingSampler
+from models.training.data import Batch, WindowSampler
+from models.training.losses import diffusion_forcing_loss, finetune_loss, frozen_copy
+
+log = logging.getLogger(__name__)
+
+STAGES = ("df", "dpo")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    stage: str = "df"  # "df": stage 1 diffusion forcing; "dpo": stage 2 DPO fine-tuning
+    steps: int = 2000
+    batch_size: int = 16
+    lr: float = 3e-4
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    window: int = 50  # frames per training window (the attention window)
+    burn_in: int = 25  # audio frames fed to the encoder before each window, outputs discarded
+    cond_chunk: int | None = None  # None: the sampler's block size (realtime condition windows)
+    seed: int = 0
+    log_every: int = 25
+    checkpoint_every: int = 250
+    dpo_weight: float = 0.1
+    dpo_beta: float = 1000.0
+    loser_nfe: int = 10  # sampler steps for the talking-only losers
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise ValueError(f"unknown stage {self.stage!r}; valid: {list(STAGES)}")
+        if min(self.steps, self.batch_size, self.window) < 1:
+            raise ValueError("steps, batch_size and window must be >= 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        return strict_from_dict(cls, d, "train config")
+
+
+class TrainStep(nn.Module):
+    """The loss of one batch as a module, so DistributedDataParallel can wrap it."""
+
+    def __init__(
+        self, model: AvatarForcingModel, config: TrainConfig, reference: AvatarForcingModel | None
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.config = config
+        self.reference = reference
+        self.chunk = config.cond_chunk or model.card.sampler.block_frames or model.card.generator.block_frames
+
+    def encode(self, batch: Batch) -> Conditions:
+        return self.model.conditions(batch.avatar_feats, batch.user_feats, batch.user_motion, batch.burn_in)
+
+    def forward(self, batch: Batch, gen: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+        cond = self.encode(batch)
+        if self.config.stage == "df":
+            loss, _ = diffusion_forcing_loss(
+                self.model.generator,
+                batch.avatar_motion,
+                cond,
+                batch.ref,
+                generator=gen,
+                cond_chunk=self.chunk,
+            )
+            return loss, {"loss": float(loss.detach())}
+        assert self.reference is not None
+        loser = talking_only_motion(self.reference, cond, batch.ref, self.config.loser_nfe, gen)
+        return finetune_loss(
+            self.model.generator,
+            self.reference.generator,
+            batch.avatar_motion,
+            loser,
+            cond,
+            batch.ref,
+            dpo_weight=self.config.dpo_weight,
+            beta=self.config.dpo_beta,
+            generator=gen,
+            cond_chunk=self.chunk,
+        )
+
+
+def talking_only_motion(
+    model: AvatarForcingModel, cond: Conditions, ref: torch.Tensor, nfe: int, gen: torch.Generator
+) -> torch.Tensor:
+    """Losing samples for DPO: motion from a talking-only model, which hears the avatar's audio but
+    neither sees nor hears the user (user streams nulled; avatar-audio guidance only). (B, W, D)"""
+    cond = Conditions(
+        cond.avatar_audio.detach(), torch.zeros_like(cond.user_audio), torch.zeros_like(cond.user_motion)
+    )
+    sampler = StreamingSampler(
+        model.generator,
+        SamplerConfig(
+            schedule="official", nfe=nfe, a_cfg_scale=model.card.sampler.a_cfg_scale, u_cfg_scale=0.0
+        ),
+    )
+    if cond.frames > model.card.generator.window_frames:
+        raise ValueError("training windows longer than the attention window are not supported")
+    sampler.reset(ref)
+    noise = torch.randn(ref.shape[0], cond.frames, ref.shape[-1], generator=gen, device=ref.device)
+    # The official schedule's first call denoises the whole window at once.
+    return sampler.step(cond, noise).clone()  # clone: leave inference mode, a plain tensor for autograd
+
+
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: str) -> DistInfo:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
+    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def pick_device(requested: str | None, info: DistInfo) -> str:
+    if requested and requested != "auto":
+        return requested
+    if torch.cuda.is_available():
+        return f"cuda:{info.local_rank}"
+    return "cpu"
+
+
+def train(
+    model: AvatarForcingModel,
+    sampler: WindowSampler,
+    config: TrainConfig,
+    out_dir: str | Path,
+    device: str | None = None,
+    reference: AvatarForcingModel | None = None,
+    provenance: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> Path:
+    """Train `model` in place; resume from out_dir/train_state.pt when it exists.
+
+    Writes out_dir/model.pt (a self-describing checkpoint), out_dir/train_state.pt (to resume)
+    and out_dir/log.jsonl. Returns the path of model.pt.
+    """
+    out = Path(out_dir)
+    pre = DistInfo(
+        int(os.environ.get("RANK", "0")),
+        int(os.environ.get("WORLD_SIZE", "1")),
+        int(os.environ.get("LOCAL_RANK", "0")),
+    )
+    dev = pick_device(device, pre)
+    info = init_distributed(dev)
+    if info.main:
+        out.mkdir(parents=True, exist_ok=True)
+    model.to(dev).train()
+    if config.stage == "dpo":
+        if reference is None:
+            reference = frozen_copy(model)
+        reference.to(dev).eval()
+        model.audio_encoder.requires_grad_(False)  # DPO fine-tunes the motion generator only
+    step_module = TrainStep(model, config, reference)
+    wrapped: nn.Module = step_module
+    if info.world > 1:
+        wrapped = nn.parallel.DistributedDataParallel(
+            step_module, device_ids=[info.local_rank] if dev.startswith("cuda") else None
+        )
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+
+    state_path = out / "train_state.pt"
+    step = 0
+    rng = np.random.default_rng([config.seed, info.rank])
+    gen = torch.Generator(device=dev).manual_seed(config.seed * 1000 + info.rank)
+    elapsed = 0.0
+    if state_path.exists():
+        state = torch.load(state_path, map_location=dev, weights_only=True)
+        if state["config"] != config.to_dict():
+            raise ValueError(
+                f"{state_path} was written with another training config; use a new --out or delete it"
+            )
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step = int(state["step"])
+        elapsed = float(state.get("elapsed", 0.0))
+        rng = np.random.default_rng([config.seed, info.rank, step])
+        gen.manual_seed(config.seed * 1000 + info.rank + 7919 * step)
+        log.info("resumed from %s at step %d", state_path, step)
+
+    def save() -> None:
+        if not info.main:
+            return
+        torch.save(
+            {
+                "config": config.to_dict(),
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "step": step,
+                "elapsed": elapsed,
+            },
+            state_path.with_suffix(".tmp"),
+        )
+        state_path.with_suffix(".tmp").replace(state_path)
+        model.save(
+            out / "model.pt",
+            **{
+                f"stage_{config.stage}": {
+                    **(provenance or {}),
+                    "config": config.to_dict(),
+                    "steps_done": step,
+                    "world_size": info.world,
+                    "seconds": round(elapsed, 1),
+                    "device": dev,
+                }
+            },
+        )
+
+    bar = tqdm(
+        total=config.steps,
+        initial=step,
+        desc=f"train {config.stage}",
+        unit="step",
+        disable=not (progress and info.main),
+    )
+    logf = (out / "log.jsonl").open("a") if info.main else None
+    running: dict[str, float] = {}
+    try:
+        while step < config.steps:
+            t0 = time.perf_counter()
+            batch = sampler.sample(config.batch_size, rng).to(dev)
+            loss, stats = wrapped(batch, gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+            opt.step()
+            step += 1
+            elapsed += time.perf_counter() - t0
+            for k, v in stats.items():
+                running[k] = running.get(k, 0.0) + v
+            bar.update(1)
+            if step % config.log_every == 0 or step == config.steps:
+                n = config.log_every if step % config.log_every == 0 else step % config.log_every
+                avg = {k: v / n for k, v in running.items()}
+                running = {}
+                bar.set_postfix(
+                    {k: f"{v:.4f}" for k, v in avg.items() if k in ("loss", "dpo_loss", "reward_accuracy")}
+                )
+                if logf is not None:
+                    logf.write(json.dumps({"step": step, "seconds": round(elapsed, 2), **avg}) + "\n")
+                    logf.flush()
+            if step % config.checkpoint_every == 0 or step == config.steps:
+                save()
+    finally:
+        bar.close()
+        if logf is not None:
+            logf.close()
+    model.eval()
+    if info.world > 1:
+        dist.barrier()
+    return out / "model.pt"
+
+
+def describe_corpus(files: Sequence[Path]) -> dict[str, Any]:
+    return {
+        "conversations": len(files),
+        "first": files[0].name if files else None,
+        "last": files[-1].name if files else None,
+    }

@@ -1,0 +1,79 @@
+"""`avatar-forcing train`: stage 1 (diffusion forcing) or stage 2 (DPO) on a conversation corpus."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+
+HELP = "train the motion generator on a corpus (stage 1 diffusion forcing, stage 2 DPO); resumable"
+log = logging.getLogger(__name__)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--corpus", required=True, help="folder of conversations made by `avatar-forcing corpus`")
+    p.add_argument("--out", required=True, help="output folder: model.pt, train_state.pt (resume), log.jsonl")
+    p.add_argument("--stage", choices=["df", "dpo"], default="df")
+    p.add_argument("--init", help="start from this checkpoint (required for --stage dpo: the stage-1 model)")
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default 3e-4 for df, 3e-5 for dpo)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--window", type=int, default=50, help="frames per training window")
+    p.add_argument(
+        "--cond-chunk",
+        type=int,
+        default=None,
+        help="condition encoding block (default: the model's realtime block)",
+    )
+    p.add_argument("--checkpoint-every", type=int, default=250)
+    p.add_argument("--dpo-weight", type=float, default=0.1)
+    p.add_argument("--dpo-beta", type=float, default=1000.0)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from models.bundle import AvatarForcingModel, default_card
+    from models.training.data import WindowSampler, corpus_files, fit_stats, load_examples
+    from models.training.trainer import TrainConfig, describe_corpus, train
+
+    if args.stage == "dpo" and not args.init:
+        raise SystemExit(
+            "--stage dpo needs --init: the stage-1 checkpoint (it is also the frozen DPO reference)"
+        )
+    files = corpus_files(args.corpus)
+    if args.init:
+        model = AvatarForcingModel.load(args.init)
+    else:
+        model = None
+    front_end = model.card.front_end if model else default_card().front_end
+    examples = load_examples(files, front_end, progress=True)
+    if model is None:
+        stats = fit_stats(examples)
+        torch.manual_seed(args.seed)
+        rest = tuple(float(x) for x in stats.mean)
+        model = AvatarForcingModel(default_card(stats).replace(rest_pose=rest))
+    config = TrainConfig(
+        stage=args.stage,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr if args.lr is not None else (3e-4 if args.stage == "df" else 3e-5),
+        window=args.window,
+        cond_chunk=args.cond_chunk,
+        seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
+        dpo_weight=args.dpo_weight,
+        dpo_beta=args.dpo_beta,
+    )
+    sampler = WindowSampler(examples, model.card.stats, config.window, config.burn_in)
+    provenance = {
+        "command": "avatar-forcing "
+        + shlex.join(sys.argv[2:] if sys.argv[1:2] == ["train"] else sys.argv[1:]),
+        "corpus": describe_corpus(files),
+    }
+    path = train(model, sampler, config, args.out, device=args.device, provenance=provenance)
+    print(f"model written to {path}")
+    return 0
