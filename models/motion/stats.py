@@ -9,12 +9,20 @@ import numpy as np
 import torch
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MotionStats:
     """x_norm = (x - mean) / std, per channel. mean, std: (D,) float32."""
 
     mean: np.ndarray
     std: np.ndarray
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MotionStats):
+            return NotImplemented
+        return bool(np.array_equal(self.mean, other.mean) and np.array_equal(self.std, other.std))
+
+    def __hash__(self) -> int:
+        return hash((self.mean.tobytes(), self.std.tobytes()))
 
     def __post_init__(self) -> None:
         if self.mean.shape != self.std.shape or self.mean.ndim != 1:

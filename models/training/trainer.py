@@ -208,7 +208,11 @@ def train(
     elapsed = 0.0
     if state_path.exists():
         state = torch.load(state_path, map_location=dev, weights_only=True)
-        if state["config"] != config.to_dict():
+        # The step count and logging cadence may change between runs (train longer); nothing else.
+        free = {"steps", "log_every", "checkpoint_every"}
+        if {k: v for k, v in state["config"].items() if k not in free} != {
+            k: v for k, v in config.to_dict().items() if k not in free
+        }:
             raise ValueError(
                 f"{state_path} was written with another training config; use a new --out or delete it"
             )

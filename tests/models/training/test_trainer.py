@@ -1,0 +1,200 @@
+"""Training end to end on a tiny corpus: stage 1, resume, stage 2 (DPO), and two-process DDP."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from models.bundle import AvatarForcingModel, default_card
+from models.corpus.conversation import ProceduralVoice, simulate_conversation
+from models.training.data import WindowSampler, corpus_files, fit_stats, load_examples
+from models.training.trainer import TrainConfig, talking_only_motion, train
+from plugin_server.cli import main
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("corpus")
+    for i in range(2):
+        conv = simulate_conversation(i, ProceduralVoice(120, seed=i), ProceduralVoice(200, seed=9 + i), 6.0)
+        conv.save(root / f"conv_{i:05d}.npz")
+    return root
+
+
+def test_examples_and_windows(corpus: Path) -> None:
+    examples = load_examples(corpus_files(corpus), default_card().front_end)
+    assert len(examples) == 4  # two directions per conversation
+    e = examples[0]
+    assert e.avatar_feats.shape[0] == e.frames == e.user_motion.shape[0]
+    stats = fit_stats(examples)
+    batch = WindowSampler(examples, stats, window=20, burn_in=8).sample(3, np.random.default_rng(0))
+    assert batch.avatar_feats.shape[:2] == (3, 28) and batch.avatar_motion.shape == (3, 20, 58)
+    assert batch.ref.shape == (3, 58)
+
+
+def test_stage1_resume_and_stage2(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert (
+        main(
+            [
+                "train",
+                "--corpus",
+                str(corpus),
+                "--out",
+                str(out),
+                "--steps",
+                "3",
+                "--batch-size",
+                "2",
+                "--window",
+                "20",
+                "--checkpoint-every",
+                "2",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    lines = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
+    assert lines[-1]["step"] == 3 and np.isfinite(lines[-1]["loss"])
+    model = AvatarForcingModel.load(out / "model.pt")
+    assert model.card.training["stage_df"]["steps_done"] == 3
+    assert "avatar-forcing" in model.card.training["stage_df"]["command"]
+    # resume: asking for 5 steps continues from 3
+    main(
+        [
+            "train",
+            "--corpus",
+            str(corpus),
+            "--out",
+            str(out),
+            "--steps",
+            "5",
+            "--batch-size",
+            "2",
+            "--window",
+            "20",
+            "--checkpoint-every",
+            "2",
+            "--device",
+            "cpu",
+        ]
+    )
+    assert json.loads((out / "log.jsonl").read_text().splitlines()[-1])["step"] == 5
+    # stage 2 from the stage-1 model
+    out2 = tmp_path / "dpo"
+    assert (
+        main(
+            [
+                "train",
+                "--stage",
+                "dpo",
+                "--init",
+                str(out / "model.pt"),
+                "--corpus",
+                str(corpus),
+                "--out",
+                str(out2),
+                "--steps",
+                "2",
+                "--batch-size",
+                "2",
+                "--window",
+                "20",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    rec = json.loads((out2 / "log.jsonl").read_text().splitlines()[-1])
+    assert {"dpo_loss", "df_loss", "reward_accuracy"} <= set(rec)
+    tuned = AvatarForcingModel.load(out2 / "model.pt")
+    assert "stage_dpo" in tuned.card.training and "stage_df" in tuned.card.training
+    before = AvatarForcingModel.load(out / "model.pt").state_dict()  # the stage-1 model after resuming
+    after = tuned.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("audio_encoder."))  # frozen
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("generator."))
+
+
+def test_resume_refuses_another_config(corpus: Path, tmp_path: Path) -> None:
+    examples = load_examples(corpus_files(corpus), default_card().front_end)
+    stats = fit_stats(examples)
+    model = AvatarForcingModel(default_card(stats))
+    sampler = WindowSampler(examples, stats, 20, 4)
+    train(
+        model,
+        sampler,
+        TrainConfig(steps=1, batch_size=1, window=20, burn_in=4),
+        tmp_path,
+        "cpu",
+        progress=False,
+    )
+    with pytest.raises(ValueError, match="another training config"):
+        train(
+            model,
+            sampler,
+            TrainConfig(steps=2, batch_size=2, window=20, burn_in=4),
+            tmp_path,
+            "cpu",
+            progress=False,
+        )
+
+
+def test_talking_only_losers_ignore_the_user(corpus: Path) -> None:
+    examples = load_examples(corpus_files(corpus), default_card().front_end)
+    stats = fit_stats(examples)
+    model = AvatarForcingModel(default_card(stats)).eval()
+    with torch.no_grad():
+        for p in model.generator.parameters():
+            p.normal_(0, 0.05)
+    batch = WindowSampler(examples, stats, 20, 4).sample(2, np.random.default_rng(1))
+    cond = model.conditions(batch.avatar_feats, batch.user_feats, batch.user_motion, batch.burn_in)
+    a = talking_only_motion(model, cond, batch.ref, 4, torch.Generator().manual_seed(0))
+    other_user = model.conditions(
+        batch.avatar_feats, batch.user_feats.flip(0), -batch.user_motion, batch.burn_in
+    )
+    b = talking_only_motion(model, other_user, batch.ref, 4, torch.Generator().manual_seed(0))
+    assert a.shape == (2, 20, 58) and not a.is_inference()
+    assert torch.allclose(a, b)
+
+
+def test_two_process_ddp_with_gloo(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29517",
+        "-m",
+        "plugin_server",
+        "train",
+        "--corpus",
+        str(corpus),
+        "--out",
+        str(out),
+        "--steps",
+        "2",
+        "--batch-size",
+        "1",
+        "--window",
+        "20",
+        "--device",
+        "cpu",
+    ]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    model = AvatarForcingModel.load(out / "model.pt")
+    assert model.card.training["stage_df"]["world_size"] == 2
