@@ -1,0 +1,248 @@
+"""Evaluate models on held-out conversations and write a report (Markdown + JSON + plots).
+
+Each model animates the avatar side of every conversation from the avatar's audio, the user's
+audio and the user's motion, through the same streaming path as the server (`models.stream`).
+The generated motion is scored against the conversation's own (held-out) avatar motion.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from models.bundle import AvatarForcingModel
+from models.corpus.conversation import Conversation
+from models.corpus.phones import BILABIALS, OPEN_VOWELS, PhoneSegment
+from models.evaluation import metrics as M
+from models.generator.config import SamplerConfig
+from models.stream import animate
+
+log = logging.getLogger(__name__)
+
+VOCAL = ("speech", "backchannel", "laugh")
+
+
+@dataclass
+class Scored:
+    """One conversation's avatar side: generated and ground-truth motion and what is needed to score them."""
+
+    name: str
+    generated: np.ndarray  # (T, 58)
+    truth: np.ndarray  # (T, 58)
+    user: np.ndarray  # (T, 58)
+    phones: list[PhoneSegment]
+    avatar_vocal: list[tuple[float, float]]  # (start, end) s of the avatar's speech/backchannel/laugh
+    user_vocal: list[tuple[float, float]]
+    user_expressive: list[float]  # onsets (s) of the user's smiles and laughs
+    fps: float = 25.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def frame_mask(spans: Sequence[tuple[float, float]], frames: int, fps: float, pad: float = 0.0) -> np.ndarray:
+    """(T,) True for frames whose centre lies inside any span widened by `pad` seconds."""
+    centres = (np.arange(frames) + 0.5) / fps
+    mask = np.zeros(frames, bool)
+    for s, e in spans:
+        mask |= (centres >= s - pad) & (centres < e + pad)
+    return mask
+
+
+def lip_sync(
+    motion: np.ndarray, phones: Sequence[PhoneSegment], utterances: Sequence[tuple[float, float]], fps: float
+) -> dict[str, float]:
+    """Per-utterance ROC AUC of mouth openness, open vowels vs p/b/m frames; closure in silence."""
+    openness = M.mouth_openness(motion)
+    t = len(motion)
+    vowels = frame_mask([(p.start, p.end) for p in phones if p.phone in OPEN_VOWELS], t, fps)
+    closures = frame_mask([(p.start, p.end) for p in phones if p.phone in BILABIALS], t, fps)
+    aucs = []
+    for s, e in utterances:
+        inside = frame_mask([(s, e)], t, fps)
+        pos, neg = openness[inside & vowels], openness[inside & closures & ~vowels]
+        if len(pos) >= 2 and len(neg) >= 1:
+            aucs.append(M.roc_auc(pos, neg))
+    silent = ~frame_mask(utterances, t, fps, pad=0.25)
+    return {
+        "lip_auc": float(np.mean(aucs)) if aucs else float("nan"),
+        "lip_auc_utterances": float(len(aucs)),
+        "silence_closed": M.silence_closure(openness, silent),
+        "silence_openness_p95": float(np.percentile(openness[silent], 95)) if silent.any() else float("nan"),
+    }
+
+
+def reactiveness(s: Scored, motion: np.ndarray) -> dict[str, float]:
+    fps, t = s.fps, len(motion)
+    avatar_busy = frame_mask(s.avatar_vocal, t, fps, pad=0.5)
+    stimuli = [o for o in s.user_expressive if int(o * fps) < t and not avatar_busy[min(t - 1, int(o * fps))]]
+    delays = M.reaction_delays(
+        np.array([int(o * fps) for o in stimuli], int), M.smile(motion), int(fps), rise=0.08
+    )
+    user_talk = frame_mask(s.user_vocal, t, fps)
+    after_user = frame_mask([(e, e + 2.0) for _, e in s.user_vocal], t, fps)
+    pauses = after_user & ~user_talk & ~frame_mask(s.avatar_vocal, t, fps)
+    nods = M.nod_times(motion[:, M.PITCH], int(fps))
+    minutes = pauses.sum() / fps / 60.0
+    return {
+        "rpcc_smile": M.rpcc(M.smile(s.user), M.smile(motion), M.smile(s.truth)),
+        "rpcc_pitch": M.rpcc(s.user[:, M.PITCH], motion[:, M.PITCH], s.truth[:, M.PITCH]),
+        "reaction_stimuli": float(len(delays)),
+        "reaction_within_0_5s": float(np.mean(np.nan_to_num(delays, nan=9.0) <= 0.5))
+        if len(delays)
+        else float("nan"),
+        "reaction_within_1s": float(np.mean(np.nan_to_num(delays, nan=9.0) <= 1.0))
+        if len(delays)
+        else float("nan"),
+        "reaction_median_s": float(np.nanmedian(delays)) if np.isfinite(delays).any() else float("nan"),
+        "nods_per_min_in_partner_pauses": float(np.isin(nods, np.flatnonzero(pauses)).sum() / minutes)
+        if minutes > 0
+        else float("nan"),
+    }
+
+
+def score(s: Scored, motion: np.ndarray) -> dict[str, float]:
+    return {
+        **lip_sync(motion, s.phones, s.avatar_vocal, s.fps),
+        **reactiveness(s, motion),
+        "var": M.temporal_variance(motion),
+    }
+
+
+def load_heldout(path: Path) -> Conversation:
+    return Conversation.load(path)
+
+
+def run_model(
+    model: AvatarForcingModel,
+    files: Sequence[Path],
+    sampler: SamplerConfig | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    label: str = "model",
+) -> list[Scored]:
+    out = []
+    for f in tqdm(files, desc=f"animate {label}", unit="conv", disable=not progress):
+        conv = Conversation.load(f)
+        a, u = conv.avatar, conv.user
+        gen = animate(
+            model, a.audio, conv.sample_rate, u.audio, conv.sample_rate, u.motion, sampler, seed=seed
+        )
+        t = min(len(gen), len(a.motion))
+        out.append(
+            Scored(
+                name=f.stem,
+                generated=gen[:t],
+                truth=a.motion[:t],
+                user=u.motion[:t],
+                phones=a.phones,
+                avatar_vocal=[(e.start, e.end) for e in a.events if e.kind in VOCAL],
+                user_vocal=[(e.start, e.end) for e in u.events if e.kind in VOCAL],
+                user_expressive=[e.start for e in u.events if e.kind in ("smile", "laugh")],
+                fps=conv.fps,
+            )
+        )
+    return out
+
+
+def summarize(results: Sequence[Scored], which: str) -> dict[str, float]:
+    """Average per-conversation scores; pooled richness (SID) and Fréchet distance to the truth."""
+    motions = [r.generated if which == "generated" else r.truth for r in results]
+    rows = [score(r, m) for r, m in zip(results, motions, strict=True)]
+    summary: dict[str, float] = {}
+    for key in rows[0]:
+        vals = np.array([row[key] for row in rows], np.float64)
+        if key.endswith(("_stimuli", "_utterances")):
+            summary[key] = float(np.nansum(vals))
+        else:
+            summary[key] = float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
+    pooled = np.concatenate(motions)
+    summary["sid"] = M.sid(pooled, k=40)
+    truth_windows = np.concatenate([M.motion_windows(r.truth) for r in results])
+    summary["fd"] = M.frechet_distance(np.concatenate([M.motion_windows(m) for m in motions]), truth_windows)
+    return summary
+
+
+METRIC_DOCS: dict[str, str] = {
+    "lip_auc": "lip sync: ROC AUC of mouth openness, open vowels vs p/b/m, per utterance (higher = better)",
+    "silence_closed": "fraction of the avatar's silent frames with the mouth closed (openness < 0.08)",
+    "silence_openness_p95": "95th percentile of mouth openness in the avatar's silences",
+    "rpcc_smile": "rPCC on smile: |PCC(user, generated) - PCC(user, truth)| (lower is better)",
+    "rpcc_pitch": "rPCC on head pitch (lower is better)",
+    "reaction_within_0_5s": (
+        "fraction of user smiles/laughs (avatar silent) answered by an avatar smile within 0.5 s"
+    ),
+    "reaction_within_1s": "same, within 1 s",
+    "reaction_median_s": "median reaction delay to a user smile/laugh (s)",
+    "nods_per_min_in_partner_pauses": "avatar nods per minute in the 2 s after the user stops talking",
+    "var": "Var: temporal variance of the motion (richness)",
+    "sid": "SID: entropy of k-means (k=40) cluster use (richness)",
+    "fd": "Fréchet distance of 1-s motion windows to the held-out truth (lower is better)",
+}
+
+
+def write_report(
+    out_dir: str | Path,
+    columns: dict[str, dict[str, float]],
+    examples: dict[str, Scored] | None = None,
+    info: dict[str, Any] | None = None,
+) -> Path:
+    """Write report.md, report.json and plots into out_dir. columns: {label: summary}."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps({"info": info or {}, "results": columns}, indent=2))
+    labels = list(columns)
+    lines = ["# Evaluation report", ""]
+    for k, v in (info or {}).items():
+        lines.append(f"- {k}: {v}")
+    lines += ["", "| metric | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+    for key in METRIC_DOCS:
+        cells = [f"{columns[c].get(key, float('nan')):.3f}" for c in labels]
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    lines += ["", "Metrics:", ""] + [f"- `{k}`: {d}" for k, d in METRIC_DOCS.items()]
+    plots = _plots(out, examples or {})
+    if plots:
+        lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
+    path = out / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _plots(out: Path, examples: dict[str, Scored]) -> list[Path]:
+    if not examples:
+        return []
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.warning("matplotlib is not installed: the report has no plots (pip install matplotlib)")
+        return []
+    first = next(iter(examples.values()))
+    t = np.arange(len(first.truth)) / first.fps
+    fig, axes = plt.subplots(3, 1, figsize=(12, 7), sharex=True)
+    axes[0].plot(t, M.mouth_openness(first.truth), label="truth", lw=1)
+    axes[1].plot(t, M.smile(first.user), label="user", lw=1, color="gray")
+    axes[1].plot(t, M.smile(first.truth), label="truth", lw=1)
+    axes[2].plot(t, first.truth[:, M.PITCH], label="truth", lw=1)
+    for label, s in examples.items():
+        axes[0].plot(t, M.mouth_openness(s.generated), label=label, lw=1)
+        axes[1].plot(t, M.smile(s.generated), label=label, lw=1)
+        axes[2].plot(t, s.generated[:, M.PITCH], label=label, lw=1)
+    for ax, title in zip(axes, ("mouth openness (avatar)", "smile", "head pitch (deg)"), strict=True):
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=7, loc="upper right")
+    for s, e in first.avatar_vocal:
+        axes[0].axvspan(s, e, color="orange", alpha=0.1)
+    axes[-1].set_xlabel("seconds")
+    fig.tight_layout()
+    path = out / f"traces_{first.name}.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return [path]

@@ -1,0 +1,54 @@
+"""`avatar-forcing evaluate`: score models on held-out conversations; Markdown + JSON + plots."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "evaluate models on held-out conversations (lip sync, reactiveness, richness, FD)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--corpus", required=True, help="held-out conversations (a folder made by `avatar-forcing corpus`)"
+    )
+    p.add_argument("--model", action="append", help="checkpoint(s) to compare (default: the bundled model)")
+    p.add_argument("--label", action="append", help="a column label per --model")
+    p.add_argument("--out", required=True, help="report folder")
+    p.add_argument("--limit", type=int, default=None, help="use the first N conversations")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def run(args: argparse.Namespace) -> int:
+    from models.bundle import DEFAULT_MODEL_PATH, AvatarForcingModel
+    from models.evaluation.report import run_model, summarize, write_report
+    from models.training.data import corpus_files
+
+    paths = args.model or [str(DEFAULT_MODEL_PATH)]
+    labels = args.label or [
+        Path(p).parent.name if Path(p).name == "model.pt" else Path(p).stem for p in paths
+    ]
+    if len(labels) != len(paths):
+        raise SystemExit(f"{len(labels)} --label for {len(paths)} --model: give one label per model")
+    files = corpus_files(args.corpus)[: args.limit]
+    columns, examples = {}, {}
+    scored = []
+    for label, path in zip(labels, paths, strict=True):
+        model = AvatarForcingModel.load(path)
+        scored = run_model(model, files, seed=args.seed, label=label)
+        columns[label] = summarize(scored, "generated")
+        examples[label] = scored[0]
+    columns["ground truth"] = summarize(scored, "truth")
+    report = write_report(
+        args.out,
+        columns,
+        examples,
+        info={
+            "conversations": len(files),
+            "corpus": str(args.corpus),
+            "models": dict(zip(labels, paths, strict=True)),
+            "seed": args.seed,
+        },
+    )
+    print(report.read_text())
+    return 0
