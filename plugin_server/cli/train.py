@@ -21,6 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=None, help="learning rate (default 3e-4 for df, 3e-5 for dpo)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process (default: torch's)")
     p.add_argument("--window", type=int, default=50, help="frames per training window")
     p.add_argument(
         "--cond-chunk",
@@ -40,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
     from models.training.data import WindowSampler, corpus_files, fit_stats, load_examples
     from models.training.trainer import TrainConfig, describe_corpus, train
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.stage == "dpo" and not args.init:
         raise SystemExit(
             "--stage dpo needs --init: the stage-1 checkpoint (it is also the frozen DPO reference)"
