@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Debian packages used by the training-corpus speech sources (models/corpus):
+# Debian packages used by the corpus speech sources (models/corpus) and the audio sinks:
 #   flite                         speech synthesis with phone timings (models/corpus/tts_flite.py)
 #   asterisk-core-sounds-en-wav   real human speech: Asterisk English prompts, 8 kHz WAV (human.py)
 #   asterisk-core-sounds-en       their transcripts (core-sounds-en.txt.gz)
+#   libportaudio2                 PortAudio for sounddevice: --mic capture and avatar audio playback
 # Idempotent: installs only what is missing and runs `apt-get update` only then.
 # A no-op with a message when not run as root or not on Debian/Ubuntu (apt-get and dpkg-query missing).
 set -euo pipefail
 
-PACKAGES=(flite asterisk-core-sounds-en-wav asterisk-core-sounds-en)
+PACKAGES=(flite asterisk-core-sounds-en-wav asterisk-core-sounds-en libportaudio2)
 
 if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
     echo "install-system-deps: not a Debian-based system (no apt-get/dpkg-query); install ${PACKAGES[*]} yourself." >&2
