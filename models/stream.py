@@ -51,6 +51,7 @@ class AvatarStream:
         self._user: list[torch.Tensor] = []
         self._motion: list[torch.Tensor] = []  # (n, D) normalised user motion chunks
         self._last_user_motion = torch.zeros(self.dim)
+        self._motion_in = 0  # user-motion frames received (or held) since reset, all time
         self.frames_out = 0
         self._rng = torch.Generator().manual_seed(
             self.seed if self.seed is not None else torch.seed() % 2**63
@@ -77,6 +78,7 @@ class AvatarStream:
             raise ValueError("user motion contains NaN or infinite values")
         t = self.model.card.stats.normalize(torch.from_numpy(ArkitSpace.clamp(x)))
         self._motion.append(t)
+        self._motion_in += len(t)
         if len(t):
             self._last_user_motion = t[-1]
 
@@ -86,14 +88,15 @@ class AvatarStream:
         self._user.append(self.user_audio.finish())
 
     def fill_silence(self, frames: int) -> None:
-        """Make sure every condition stream covers `frames` frames: missing audio becomes silence,
+        """Make sure every condition stream covers `frames` frames since reset (an all-time count,
+        not frames pending): missing audio becomes silence,
         missing user motion holds the last user frame (neutral before the first)."""
         for conditioner, chunks in ((self.avatar_audio, self._avatar), (self.user_audio, self._user)):
             if conditioner.frames_emitted < frames:
                 chunks.append(conditioner.push_silence(frames))
-        have = sum(len(m) for m in self._motion)
-        if have < frames:
-            self._motion.append(self._last_user_motion.expand(frames - have, -1).clone())
+        if self._motion_in < frames:
+            self._motion.append(self._last_user_motion.expand(frames - self._motion_in, -1).clone())
+            self._motion_in = frames
 
     # --- output -------------------------------------------------------------------------------
     def available_frames(self) -> int:

@@ -58,6 +58,8 @@ def test_stream_waits_for_all_three_inputs(model: AvatarForcingModel) -> None:
     s.fill_silence(20)  # the clock moved on: silence and a held user face fill the gap
     assert s.available_frames() == 20 - 5
     assert s.generate_available().shape == (12, 58)
+    s.fill_silence(20)  # idempotent: the same all-time target adds nothing
+    assert s.available_frames() == 3
 
 
 def test_bad_user_motion_is_refused(model: AvatarForcingModel) -> None:
