@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+import torch
+
+from models.bundle import AvatarForcingModel, default_card
+from plugin_server.protocol import (
+    ClientMessage,
+    ServerMessage,
+    decode,
+    encode,
+)
+from plugin_server.session import Session
+
+
+@pytest.fixture(scope="session")
+def model() -> AvatarForcingModel:
+    """A small random model (one generator layer) that moves visibly."""
+    torch.manual_seed(0)
+    card = default_card()
+    m = AvatarForcingModel(card.replace(generator=card.generator.replace(depth=1)))
+    with torch.no_grad():
+        for p in m.generator.parameters():
+            p.normal_(0, 0.05)
+    return m.eval()
+
+
+class Driver:
+    """A scripted client: frames in (alternating msgpack / JSON), a fake clock, outputs kept."""
+
+    def __init__(self, session: Session, now: float = 0.0) -> None:
+        self.session = session
+        self.now = now
+        self.out: list[ServerMessage] = []
+        self._binary = True
+
+    def _keep(self, msgs: list[ServerMessage]) -> list[ServerMessage]:
+        back = []
+        for m in msgs:  # every output survives the codec in both framings
+            self._binary = not self._binary
+            back.append(decode(encode(m, self._binary), server=True))
+        assert back == msgs
+        self.out += back
+        return back
+
+    def send(self, msg: ClientMessage) -> list[ServerMessage]:
+        self._binary = not self._binary
+        return self._keep(self.session.handle_frame(encode(msg, self._binary), self.now))
+
+    def tick(self) -> list[ServerMessage]:
+        return self._keep(self.session.tick(self.now))
+
+    def run(self, seconds: float, step: float = 0.04, each=None) -> list[ServerMessage]:
+        """Advance the clock in steps, calling `each()` before every tick."""
+        got: list[ServerMessage] = []
+        for _ in range(round(seconds / step)):
+            self.now += step
+            if each is not None:
+                each()
+            got += self.tick()
+        return got
+
+    def of(self, kind: type, msgs: list[ServerMessage] | None = None) -> list:
+        return [m for m in (self.out if msgs is None else msgs) if isinstance(m, kind)]
+
+
+def speech(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
+    """A loud voiced-sounding signal (harmonics with a syllable envelope), float32 mono."""
+    t = np.arange(int(seconds * rate)) / rate
+    f0 = 140 + 20 * np.sin(2 * np.pi * 0.7 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    x = sum(np.sin(k * phase) / k for k in range(1, 8))
+    env = 0.5 + 0.5 * np.abs(np.sin(2 * np.pi * 2.5 * t))
+    noise = np.random.default_rng(seed).normal(0, 0.01, len(t))
+    return (0.25 * x * env + noise).astype(np.float32)
