@@ -150,6 +150,28 @@ def run_model(
     return out
 
 
+def probes(
+    model: AvatarForcingModel, conversation: Path, seed: int = 0, idle_s: float = 20.0
+) -> dict[str, float]:
+    """Behaviour on constructed inputs: a silent avatar while the user talks (lips must stay still),
+    and nobody talking with a still user (calm but alive: blinks, small head motion)."""
+    conv = Conversation.load(conversation)
+    rate = conv.sample_rate
+    silent = np.zeros_like(conv.avatar.audio)
+    talk = animate(model, silent, rate, conv.user.audio, rate, conv.user.motion, seed=seed)
+    n = int(idle_s * rate)
+    idle = animate(model, np.zeros(n, np.float32), rate, np.zeros(n, np.float32), rate, None, seed=seed)
+    blink = idle[:, M.INDEX["EyeBlinkLeft"]]
+    minutes = len(idle) / conv.fps / 60.0
+    return {
+        "silent_avatar_openness_max": float(M.mouth_openness(talk).max()),
+        "silent_avatar_openness_p95": float(np.percentile(M.mouth_openness(talk), 95)),
+        "idle_blinks_per_min": float(len(M.onsets(blink, 0.5, min_gap=3)) / minutes),
+        "idle_head_std_deg": float(idle[:, 52:55].std(axis=0).mean()),
+        "idle_openness_max": float(M.mouth_openness(idle).max()),
+    }
+
+
 def summarize(results: Sequence[Scored], which: str) -> dict[str, float]:
     """Average per-conversation scores; pooled richness (SID) and Fréchet distance to the truth."""
     motions = [r.generated if which == "generated" else r.truth for r in results]
@@ -183,6 +205,11 @@ METRIC_DOCS: dict[str, str] = {
     "var": "Var: temporal variance of the motion (richness)",
     "sid": "SID: entropy of k-means (k=40) cluster use (richness)",
     "fd": "Fréchet distance of 1-s motion windows to the held-out truth (lower is better)",
+    "silent_avatar_openness_max": "probe: silent avatar, the user talks: largest mouth openness (want ~0)",
+    "silent_avatar_openness_p95": "probe: same, 95th percentile",
+    "idle_blinks_per_min": "probe: nobody talks, user still: blinks per minute (alive: ~8-30)",
+    "idle_head_std_deg": "probe: same, head rotation std in degrees (calm but not frozen)",
+    "idle_openness_max": "probe: same, largest mouth openness (want ~0)",
 }
 
 

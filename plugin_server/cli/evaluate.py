@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from models.bundle import DEFAULT_MODEL_PATH, AvatarForcingModel
-    from models.evaluation.report import run_model, summarize, write_report
+    from models.evaluation.report import probes, run_model, summarize, write_report
     from models.training.data import corpus_files
 
     paths = args.model or [str(DEFAULT_MODEL_PATH)]
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     for label, path in zip(labels, paths, strict=True):
         model = AvatarForcingModel.load(path)
         scored = run_model(model, files, seed=args.seed, label=label)
-        columns[label] = summarize(scored, "generated")
+        columns[label] = {**summarize(scored, "generated"), **probes(model, files[0], seed=args.seed)}
         examples[label] = scored[0]
     columns["ground truth"] = summarize(scored, "truth")
     report = write_report(
