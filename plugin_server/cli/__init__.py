@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from . import animate, bench, corpus, evaluate, parity, train
+from . import animate, bench, client, corpus, evaluate, parity, serve, train
 
 # name -> (add_arguments, run); run returns the process exit status.
 Command = tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]
@@ -18,6 +18,8 @@ COMMANDS: dict[str, Command] = {
     "train": (train.add_arguments, train.run, train.HELP),
     "animate": (animate.add_arguments, animate.run, animate.HELP),
     "evaluate": (evaluate.add_arguments, evaluate.run, evaluate.HELP),
+    "serve": (serve.add_arguments, serve.run, serve.HELP),
+    "client": (client.add_arguments, client.run, client.HELP),
 }
 
 

@@ -1,0 +1,124 @@
+"""`avatar-forcing serve`: the avatar service on a local websocket (plugin_server/server/README.md)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+HELP = "serve the avatar protocol on a websocket (ws://127.0.0.1:8765 by default)"
+TOKEN_ENV = "AVATAR_FORCING_TOKEN"
+log = logging.getLogger(__name__)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)"
+    )
+    p.add_argument("--port", type=int, default=8765, help="TCP port (default: 8765; 0: any free port)")
+    p.add_argument(
+        "--token",
+        default=os.environ.get(TOKEN_ENV) or None,
+        help=f"require this token from clients (?token=... or 'Authorization: Bearer ...'); mandatory "
+        f"off loopback; default: ${TOKEN_ENV} (safer than the command line, which other users can see)",
+    )
+    p.add_argument(
+        "--allow-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="browser Origin allowed to connect, repeatable; replaces the default (pages on localhost / "
+        "127.0.0.1 / [::1] on any port, and file:// 'null'); forms: https://app.example, "
+        "http://host:* (any port), * (any). Clients without an Origin header are always allowed",
+    )
+    p.add_argument(
+        "--model",
+        help="model checkpoint (default: the bundled model); 'random' runs an untrained model of the "
+        "default architecture (to try the plumbing: the motion means nothing)",
+    )
+    p.add_argument(
+        "--sink",
+        action="append",
+        metavar="SPEC",
+        help="output sink NAME[:KEY=VALUE,...], repeatable, e.g. vmc:port=39539, vtube_studio, audio:"
+        "av_offset_ms=120; sinks follow the oldest connected session",
+    )
+    p.add_argument("--max-sessions", type=int, default=8, help="sessions held at once (default: 8)")
+    p.add_argument(
+        "--grace", type=float, default=30.0, help="seconds a dropped session waits for a resume (default: 30)"
+    )
+    p.add_argument("--threads", type=int, help="torch CPU threads for generation (default: torch's choice)")
+
+
+def _load_model(spec: str | None):  # type: ignore[no-untyped-def]
+    from models.bundle import AvatarForcingModel, default_card
+
+    if spec == "random":
+        log.warning("--model random: an untrained model; its motion means nothing")
+        return AvatarForcingModel(default_card()).eval()
+    return AvatarForcingModel.load(spec)
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    import torch
+
+    from plugin_server.server import AvatarServer, InsecureBindError, ServerConfig, check_bind, run_server
+    from plugin_server.server.security import DEFAULT_ORIGINS
+    from plugin_server.sinks import SinkError, create_sink, parse_sink_spec
+
+    try:
+        check_bind(args.host, args.token)
+        config = ServerConfig(
+            host=args.host,
+            port=args.port,
+            token=args.token,
+            allowed_origins=tuple(args.allow_origin) if args.allow_origin else DEFAULT_ORIGINS,
+            max_sessions=args.max_sessions,
+            grace_s=args.grace,
+        )
+    except InsecureBindError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        sinks = []
+        for spec in args.sink or []:
+            name, options = parse_sink_spec(spec)
+            sinks.append(create_sink(name, **options))
+    except SinkError as e:
+        print(f"error: --sink: {e}", file=sys.stderr)
+        return 2
+    try:
+        model = _load_model(args.model)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e} (pass --model PATH)", file=sys.stderr)
+        return 2
+    server = AvatarServer(model, config, sinks)
+
+    def ready(s: AvatarServer) -> None:
+        print(f"avatar-forcing: serving protocol v1 on {s.url}", flush=True)
+        if config.token:
+            print("  clients must send the token: ?token=... or 'Authorization: Bearer ...'", flush=True)
+        print(f"  health: http{s.url[2:].rstrip('/')}/health", flush=True)
+        if sinks:
+            print(f"  sinks: {', '.join(s.name for s in sinks)} (following the oldest session)", flush=True)
+        print("  stop with Ctrl+C (or SIGTERM)", flush=True)
+
+    try:
+        asyncio.run(run_server(server, ready))
+    except SinkError as e:
+        print(f"error: sink: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"error: cannot listen on {args.host}:{args.port}: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # platforms without loop signal handlers
+        pass
+    print("avatar-forcing: stopped", flush=True)
+    return 0

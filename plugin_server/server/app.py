@@ -1,0 +1,575 @@
+"""`AvatarServer`: the websocket adapter around the sans-I/O session core (see README.md here).
+
+Per connection (one asyncio task, as in the session core's recipe):
+
+1. The first frame must be a `hello`: `SessionRegistry.open` gives the session and the `welcome`
+   (a resume takes over the session, closing a still-open old socket with code 4001). Other
+   first frames get a non-fatal `error` and the server keeps waiting for a `hello` until
+   `hello_timeout_s`; fatal errors (`version_mismatch`, `unknown_session`, `too_many_sessions`)
+   close the connection. Replies use the framing of the `hello` (binary: msgpack, text: JSON).
+2. Three coroutines share the session: the **reader** passes frames to `session.handle_frame`; the
+   **ticker** runs `session.tick` in the generation thread every `tick_interval_s` (or sooner,
+   when the next block falls due); the **sender** pops `session.outbox` and sends as fast as the
+   socket drains. A per-session `asyncio.Lock` serialises every call into the session (it is not
+   thread-safe), and is held while its tick runs in the generation thread.
+3. The connection number from `open` is checked before each call: when another connection resumed
+   the session, this one stops driving it and closes. On disconnect the session is detached
+   (resumable for `grace_s`); after `bye` it is closed. A janitor task expires sessions.
+
+Generation runs on **one shared single-thread executor**: sessions never run the model at the
+same time (on a small CPU, two concurrent forward passes only slow each other down and starve
+the event loop), each session has at most one tick queued, so the executor serves sessions
+round-robin. The event loop only parses, encodes and sends.
+
+A slow client never stalls the others: its outbox is bounded (the oldest blocks are dropped,
+counted in `stats.dropped_frames`), its sends run in its own sender task, and a single send that
+cannot complete in `send_timeout_s` drops the connection (the session stays resumable).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from models.bundle import AvatarForcingModel
+from plugin_server.protocol import (
+    DEFAULT_LIMITS,
+    PROTOCOL_VERSION,
+    ClientMessage,
+    Error,
+    ErrorCode,
+    Hello,
+    Limits,
+    ProtocolError,
+    ServerMessage,
+    decode,
+    encode,
+)
+from plugin_server.session import ModelFactory, SessionLimits, SessionRegistry
+from plugin_server.sinks import Sink
+
+from .routing import SinkRouter
+from .security import DEFAULT_ORIGINS, check_bind, origin_allowed, request_token, token_ok
+from .tap import TappedSession
+
+log = logging.getLogger(__name__)
+
+HEALTH_PATH = "/health"
+CLOSE_RESUMED = 4001
+"""Close code of a connection whose session was resumed by another connection."""
+CLOSE_HELLO_TIMEOUT = 4003
+"""Close code of a connection that sent no valid `hello` within `hello_timeout_s`."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Network, security and scheduling settings of an `AvatarServer`.
+
+    Attributes:
+        host / port: where to listen (port 0: any free port; see `AvatarServer.port`).
+        token: required from every websocket client when set (`?token=` or a Bearer header);
+            mandatory when `host` is not a loopback address.
+        allowed_origins: browser `Origin`s accepted (see `security.origin_matches`); requests
+            without an `Origin` header are always accepted.
+        max_sessions / grace_s: the registry's bounds (sessions held, resume grace period).
+        limits / session_limits: wire limits (also the websocket `max_size`) and queue bounds.
+        tick_interval_s: the longest wait between two ticks of a session.
+        send_timeout_s: a send that cannot complete in this time drops the connection.
+        hello_timeout_s: time for a new connection to send a valid `hello`.
+        ping_interval_s / ping_timeout_s / close_timeout_s: websocket keepalive and closing.
+        expire_interval_s: how often detached sessions past their grace period are closed.
+        max_queue: incoming frames the websocket library buffers per connection (backpressure).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    token: str | None = None
+    allowed_origins: tuple[str, ...] = DEFAULT_ORIGINS
+    max_sessions: int = 8
+    grace_s: float = 30.0
+    limits: Limits = DEFAULT_LIMITS
+    session_limits: SessionLimits = field(default_factory=SessionLimits)
+    tick_interval_s: float = 0.02
+    send_timeout_s: float = 10.0
+    hello_timeout_s: float = 10.0
+    ping_interval_s: float | None = 20.0
+    ping_timeout_s: float | None = 20.0
+    close_timeout_s: float = 2.0
+    expire_interval_s: float = 1.0
+    max_queue: int = 16
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port < 65536:
+            raise ValueError(f"port must be 0..65535, got {self.port}")
+        if self.max_sessions < 1:
+            raise ValueError("max_sessions must be >= 1")
+        if self.grace_s < 0:
+            raise ValueError("grace_s must be >= 0")
+        if not 0.001 <= self.tick_interval_s <= 0.04:
+            raise ValueError("tick_interval_s must be within 0.001..0.04 s (a block is 40 ms or more)")
+        for name in ("send_timeout_s", "hello_timeout_s", "close_timeout_s", "expire_interval_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+
+
+def url_for(host: str, port: int, path: str = "/") -> str:
+    """The `ws://` URL of a server bound to `host` (wildcards become 127.0.0.1)."""
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"ws://{host}:{port}{path}"
+
+
+@dataclass
+class _Entry:
+    """A live session with the lock that serialises calls into it and its current socket."""
+
+    session: TappedSession
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    ws: ServerConnection | None = None
+
+
+class AvatarServer:
+    """The avatar service on a websocket (see the module doc).
+
+    Args:
+        model: the model every session runs (or a `ModelFactory` for the config's `model` names).
+        config: network, security and scheduling settings.
+        sinks: server-level sinks (created, not started); they follow one session (`SinkRouter`).
+        clock: the monotonic clock passed to sessions.
+
+    Use `await start()` / `await stop()`, or `async with AvatarServer(...) as server:`.
+    """
+
+    def __init__(
+        self,
+        model: AvatarForcingModel | ModelFactory,
+        config: ServerConfig | None = None,
+        sinks: Sequence[Sink] = (),
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config or ServerConfig()
+        check_bind(self.config.host, self.config.token)
+        self.model = model
+        self.router = SinkRouter(sinks)
+        self._clock = clock
+        self.registry = SessionRegistry(
+            self._new_session, grace_s=self.config.grace_s, max_sessions=self.config.max_sessions
+        )
+        self._entries: dict[str, _Entry] = {}
+        self._attached: dict[str, float] = {}  # session id -> created_at, for sink ownership
+        self._executor: ThreadPoolExecutor | None = None
+        self._server: Server | None = None
+        self._janitor: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        self._started_at = 0.0
+        self._stopping = False
+        self.port = self.config.port
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start the sinks and listen. Raises OSError when the port is taken, and the sinks'
+        `SinkUnavailableError` when one cannot run here."""
+        cfg = self.config
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="avatar-generation")
+        await asyncio.to_thread(self.router.start)
+        try:
+            self._server = await serve(
+                self._handle,
+                cfg.host,
+                cfg.port,
+                process_request=self._process_request,
+                max_size=cfg.limits.max_message_bytes,
+                max_queue=cfg.max_queue,
+                compression=None,  # motion is small and PCM does not deflate: save the CPU
+                ping_interval=cfg.ping_interval_s,
+                ping_timeout=cfg.ping_timeout_s,
+                close_timeout=cfg.close_timeout_s,
+                open_timeout=cfg.hello_timeout_s,
+            )
+        except BaseException:
+            await asyncio.to_thread(self.router.stop)
+            self._executor.shutdown(wait=False)
+            raise
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        self._started_at = self._clock()
+        self._janitor = asyncio.create_task(self._expire_loop(), name="avatar-janitor")
+        log.info(
+            "listening on %s (token %s, %d sink(s), up to %d sessions)",
+            self.url,
+            "required" if cfg.token else "off",
+            len(self.router.sinks),
+            cfg.max_sessions,
+        )
+
+    async def stop(self) -> None:
+        """Graceful shutdown: refuse new connections, close open ones (code 1001), close every
+        session, stop the sinks and the generation thread."""
+        if self._stopping:
+            return
+        self._stopping = True
+        log.info("shutting down")
+        if self._janitor is not None:
+            self._janitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._janitor
+        if self._server is not None:
+            self._server.close(close_connections=True)
+            await self._server.wait_closed()
+        for sid in list(self._entries):
+            entry = self._entries.pop(sid)
+            async with entry.lock:
+                self.registry.close(sid)
+        self._attached.clear()
+        await asyncio.to_thread(self.router.stop)
+        if self._executor is not None:
+            await asyncio.to_thread(self._executor.shutdown, True)
+        log.info("stopped")
+
+    async def __aenter__(self) -> AvatarServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def serve_until(self, stop: asyncio.Event) -> None:
+        """Serve until `stop` is set, then shut down gracefully."""
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()
+
+    @property
+    def url(self) -> str:
+        return url_for(self.config.host, self.port)
+
+    def health(self) -> dict[str, Any]:
+        """The /health document: status, protocol, session counts, uptime, sinks."""
+        out: dict[str, Any] = {
+            "status": "stopping" if self._stopping else "ok",
+            "protocol": PROTOCOL_VERSION,
+            "sessions": len(self.registry),
+            "attached": len(self._attached),
+            "max_sessions": self.config.max_sessions,
+            "uptime_s": round(self._clock() - self._started_at, 3) if self._started_at else 0.0,
+        }
+        if self.router:
+            out["sinks"] = self.router.stats()
+        return out
+
+    # --- handshake (HTTP) ---------------------------------------------------------------------
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        """/health answers JSON; websocket upgrades are checked for Origin (403) and token (401)."""
+        path = urlsplit(request.path).path
+        if path == HEALTH_PATH:
+            body = json.dumps(self.health())
+            status = HTTPStatus.SERVICE_UNAVAILABLE if self._stopping else HTTPStatus.OK
+            response = connection.respond(status, body + "\n")
+            del response.headers["Content-Type"]
+            response.headers["Content-Type"] = "application/json"
+            response.headers["Cache-Control"] = "no-store"
+            return response
+        origin = request.headers.get("Origin")
+        if not origin_allowed(origin, self.config.allowed_origins):
+            log.warning("refused %s: origin %r is not allowed", connection.remote_address, origin)
+            return connection.respond(HTTPStatus.FORBIDDEN, f"origin {origin!r} is not allowed\n")
+        if not token_ok(self.config.token, request_token(request.path, request.headers)):
+            log.warning("refused %s: missing or wrong token", connection.remote_address)
+            response = connection.respond(HTTPStatus.UNAUTHORIZED, "missing or wrong token\n")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="avatar-forcing"'
+            return response
+        return None
+
+    # --- sessions -----------------------------------------------------------------------------
+    def _new_session(self, session_id: str, now: float) -> TappedSession:
+        return TappedSession(
+            session_id,
+            self.model,
+            now,
+            limits=self.config.limits,
+            session_limits=self.config.session_limits,
+        )
+
+    def _update_owner(self) -> None:
+        owner = min(self._attached, key=self._attached.__getitem__) if self._attached else None
+        self.router.set_owner(owner)
+
+    def _forget(self, session_id: str) -> None:
+        self._entries.pop(session_id, None)
+        self._attached.pop(session_id, None)
+
+    async def _expire_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.expire_interval_s)
+            for sid in self.registry.expire(self._clock()):
+                self._forget(sid)
+            for sid in [s for s in self._entries if s not in self.registry]:
+                self._forget(sid)  # closed by a registry call elsewhere (e.g. open's expire)
+            self._update_owner()
+
+    async def _send_now(self, ws: ServerConnection, msg: ServerMessage, binary: bool) -> None:
+        await asyncio.wait_for(ws.send(encode(msg, binary)), self.config.send_timeout_s)
+
+    async def _await_hello(self, ws: ServerConnection) -> tuple[_Entry, int, bool] | None:
+        """Wait for a valid `hello` and open (or resume) its session; sends the welcome.
+        Returns (entry, connection number, binary framing) or None when the connection ends."""
+        deadline = self._clock() + self.config.hello_timeout_s
+        while True:
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                await ws.close(CLOSE_HELLO_TIMEOUT, "no hello in time")
+                return None
+            try:
+                frame = await asyncio.wait_for(ws.recv(), remaining)
+            except TimeoutError:
+                continue
+            binary = not isinstance(frame, str)
+            try:
+                msg = decode(frame, self.config.limits)
+                if not isinstance(msg, Hello):
+                    msg_id = msg.id if isinstance(msg, ClientMessage) else None
+                    raise ProtocolError(
+                        ErrorCode.BAD_STATE, f"the first message must be hello, not {msg.TYPE}", msg_id
+                    )
+                entry, welcome = await self._open(msg, ws)
+            except ProtocolError as e:
+                log.info("handshake with %s: %s", ws.remote_address, e)
+                await self._send_now(ws, Error.from_exception(e), binary)
+                if e.fatal:
+                    await ws.close(1008, e.code.value)
+                    return None
+                continue
+            conn = entry.session.connection
+            await self._send_now(ws, welcome, binary)
+            return entry, conn, binary
+
+    async def _open(self, hello: Hello, ws: ServerConnection) -> tuple[_Entry, ServerMessage]:
+        now = self._clock()
+        old = self._entries.get(hello.resume) if hello.resume is not None else None
+        if old is not None:
+            async with old.lock:  # a tick of the old connection may be running
+                session, out = self.registry.open(hello, now)
+        else:
+            try:
+                session, out = self.registry.open(hello, now)
+            except ProtocolError:
+                raise
+            except Exception as e:  # the session factory failed (a model that does not load, ...)
+                log.exception("cannot create a session")
+                raise ProtocolError(ErrorCode.INTERNAL, f"cannot create a session: {e}", hello.id) from None
+        assert isinstance(session, TappedSession)
+        entry = self._entries.get(session.id)
+        if entry is None:
+            entry = self._entries[session.id] = _Entry(session)
+        previous, entry.ws = entry.ws, ws
+        if previous is not None and previous is not ws:
+            session.log.info("resumed by %s: closing the old connection", ws.remote_address)
+            task = asyncio.create_task(previous.close(CLOSE_RESUMED, "session resumed by another connection"))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        self._attached[session.id] = session.created_at
+        self._update_owner()
+        (welcome,) = out
+        return entry, welcome
+
+    # --- connection ---------------------------------------------------------------------------
+    async def _handle(self, ws: ServerConnection) -> None:
+        if self._stopping:
+            await ws.close(1001, "server shutting down")
+            return
+        try:
+            opened = await self._await_hello(ws)
+        except (ConnectionClosed, TimeoutError):
+            return
+        if opened is None:
+            return
+        entry, conn, binary = opened
+        session = entry.session
+        session.log.info(
+            "connection %d from %s (%s frames)", conn, ws.remote_address, "binary" if binary else "text"
+        )
+        stop = asyncio.Event()
+        wake = asyncio.Event()
+        wake.set()  # undelivered output of a resumed session
+        sender = asyncio.create_task(self._guard(ws, self._sender(ws, entry, conn, binary, wake, stop)))
+        ticker = asyncio.create_task(self._guard(ws, self._ticker(ws, entry, conn, wake, stop)))
+        try:
+            async for frame in ws:
+                if ticker.done() or sender.done():
+                    break  # superseded, stalled, or failed
+                async with entry.lock:
+                    if session.connection != conn or session.closed:
+                        break
+                    out = session.handle_frame(frame, self._clock())
+                    session.outbox.put(out)
+                if out:
+                    try:
+                        self.router.offer(session.id, session.fps, messages=out)  # interrupts
+                    except Exception:
+                        session.log.exception("routing to the sinks failed")
+                wake.set()
+                if session.closed:
+                    session.log.info("bye")
+                    break
+        except ConnectionClosed:
+            pass
+        finally:
+            stop.set()
+            wake.set()
+            await asyncio.gather(ticker, sender, return_exceptions=True)
+            await self._release(entry, conn)
+        if session.connection == conn and session.closed:
+            await ws.close(1000, "bye")
+        elif session.connection != conn:
+            await ws.close(CLOSE_RESUMED, "session resumed by another connection")
+
+    @staticmethod
+    async def _guard(ws: ServerConnection, job: Coroutine[Any, Any, None]) -> None:
+        """Run a connection's ticker or sender; a bug in it closes the connection (1011) rather
+        than leaving a client connected to a session nobody drives."""
+        try:
+            await job
+        except Exception:
+            log.exception("connection %s: internal error", ws.remote_address)
+            await ws.close(1011, "internal error")
+
+    async def _release(self, entry: _Entry, conn: int) -> None:
+        """The connection `conn` is done: detach (or close after bye) unless it was taken over."""
+        session = entry.session
+        async with entry.lock:
+            if session.connection != conn:
+                return
+            if session.closed:
+                self.registry.close(session.id)
+                self._forget(session.id)
+            elif not self._stopping:
+                self.registry.detach(session.id, self._clock())
+                self._attached.pop(session.id, None)
+            entry.ws = None
+        self._update_owner()
+
+    def _tick(self, session: TappedSession) -> tuple[list[ServerMessage], list[Any]]:
+        """In the generation thread: one tick at the current time, and its ARKit blocks."""
+        out = session.tick(self._clock())
+        blocks = session.take_blocks()
+        if blocks or out:
+            try:
+                self.router.offer(session.id, session.fps, blocks, out)
+            except Exception:  # a sink problem must never cost the client its output
+                session.log.exception("routing to the sinks failed")
+        return out, blocks
+
+    def _next_wait(self, session: TappedSession) -> float:
+        """Seconds until the session's next block falls due, within (1 ms, tick_interval_s)."""
+        cap = self.config.tick_interval_s
+        stream = session.stream
+        if stream is None or not session.started or session.paused:
+            return cap
+        due = (session.next_frame + stream.block_frames) / session.fps
+        return min(cap, max(0.001, due - session.clock(self._clock())))
+
+    async def _ticker(
+        self, ws: ServerConnection, entry: _Entry, conn: int, wake: asyncio.Event, stop: asyncio.Event
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        session = entry.session
+        assert self._executor is not None
+        while not stop.is_set():
+            async with entry.lock:
+                if session.connection != conn or session.closed:
+                    break
+                job = loop.run_in_executor(self._executor, self._tick, session)
+                try:
+                    out, _ = await asyncio.shield(job)
+                except asyncio.CancelledError:
+                    await job  # never release the lock while the thread still runs the session
+                    raise
+                except Exception:
+                    session.log.exception("tick failed")
+                    out = []
+                if out:
+                    session.outbox.put(out)
+                    wake.set()
+                wait = self._next_wait(session)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), wait)
+        if session.connection != conn:
+            session.log.info("connection %d superseded: closing it", conn)
+            await ws.close(CLOSE_RESUMED, "session resumed by another connection")
+
+    async def _sender(
+        self,
+        ws: ServerConnection,
+        entry: _Entry,
+        conn: int,
+        binary: bool,
+        wake: asyncio.Event,
+        stop: asyncio.Event,
+    ) -> None:
+        session = entry.session
+        while True:
+            if session.connection != conn:
+                return
+            msg = session.outbox.pop()
+            if msg is None:
+                if stop.is_set():
+                    return
+                wake.clear()
+                await wake.wait()
+                continue
+            try:
+                frame = encode(msg, binary)
+            except ProtocolError:
+                session.log.exception("cannot encode a %s message: dropped", msg.TYPE)
+                continue
+            try:
+                await asyncio.wait_for(ws.send(frame), self.config.send_timeout_s)
+            except TimeoutError:
+                session.log.warning(
+                    "client took no data for %.1f s: dropping connection %d", self.config.send_timeout_s, conn
+                )
+                ws.transport.abort()
+                return
+            except ConnectionClosed:
+                return
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    """SIGINT and SIGTERM set `stop` (where the loop supports signal handlers)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+
+
+async def run_server(server: AvatarServer, on_ready: Callable[[AvatarServer], None] | None = None) -> None:
+    """Serve until SIGINT/SIGTERM, then shut down gracefully. `on_ready` runs once listening."""
+    stop = asyncio.Event()
+    install_signal_handlers(stop)
+    await server.start()
+    try:
+        if on_ready is not None:
+            on_ready(server)
+        await stop.wait()
+    finally:
+        await server.stop()

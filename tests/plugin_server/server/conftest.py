@@ -1,0 +1,73 @@
+"""Real websocket servers (in-process, 127.0.0.1, a free port) around a small random model."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from models.bundle import AvatarForcingModel, default_card
+from plugin_server.server import AvatarServer, ServerConfig
+
+
+@pytest.fixture(scope="session")
+def model() -> AvatarForcingModel:
+    """A small random model (one generator layer) that moves visibly."""
+    torch.manual_seed(0)
+    card = default_card()
+    m = AvatarForcingModel(card.replace(generator=card.generator.replace(depth=1)))
+    with torch.no_grad():
+        for p in m.generator.parameters():
+            p.normal_(0, 0.05)
+    return m.eval()
+
+
+@contextlib.asynccontextmanager
+async def serving(model: AvatarForcingModel, sinks: Any = (), **config: Any) -> AsyncIterator[AvatarServer]:
+    """An `AvatarServer` listening on 127.0.0.1 on a free port, stopped on exit."""
+    server = AvatarServer(model, ServerConfig(port=0, **config), sinks)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def run(coro: Coroutine[Any, Any, Any], timeout: float = 60.0) -> Any:
+    """Run a test coroutine in a fresh event loop, with a hard timeout."""
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+@contextlib.contextmanager
+def server_thread(model: AvatarForcingModel, **config: Any) -> Iterator[AvatarServer]:
+    """An `AvatarServer` on its own event loop in a background thread (for synchronous callers
+    such as the CLI client, which runs its own loop)."""
+    loop = asyncio.new_event_loop()
+    server = AvatarServer(model, ServerConfig(port=0, **config))
+    thread = threading.Thread(target=loop.run_forever, name="test-server", daemon=True)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(20)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+
+
+def speech(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
+    """A loud voiced-sounding signal (harmonics with a syllable envelope), float32 mono."""
+    t = np.arange(int(seconds * rate)) / rate
+    f0 = 140 + 20 * np.sin(2 * np.pi * 0.7 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    x = sum(np.sin(k * phase) / k for k in range(1, 8))
+    env = 0.5 + 0.5 * np.abs(np.sin(2 * np.pi * 2.5 * t))
+    noise = np.random.default_rng(seed).normal(0, 0.01, len(t))
+    return (0.25 * x * env + noise).astype(np.float32)
