@@ -34,6 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=int, default=250)
     p.add_argument("--dpo-weight", type=float, default=0.1)
     p.add_argument("--dpo-beta", type=float, default=1000.0)
+    p.add_argument("--loser-nfe", type=int, default=10, help="sampler steps for the DPO talking-only losers")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
         dpo_weight=args.dpo_weight,
         dpo_beta=args.dpo_beta,
+        loser_nfe=args.loser_nfe,
     )
     sampler = WindowSampler(examples, model.card.stats, config.window, config.burn_in)
     provenance = {
