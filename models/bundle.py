@@ -139,12 +139,15 @@ class AvatarForcingModel(nn.Module):
         return Conditions(both[:b], both[b:], user_motion)
 
     # --- persistence --------------------------------------------------------------------------
-    def save(self, path: str | Path, **training: Any) -> None:
+    def save(self, path: str | Path, half: bool = False, **training: Any) -> None:
+        """Write a self-describing checkpoint; `half` stores weights as float16 (half the size;
+        they load back into float32)."""
         card = self.card.replace(training={**self.card.training, **training}) if training else self.card
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
-        torch.save({"format": FORMAT, "card": card.to_dict(), "state_dict": self.state_dict()}, tmp)
+        state = {k: v.half() if half and v.is_floating_point() else v for k, v in self.state_dict().items()}
+        torch.save({"format": FORMAT, "card": card.to_dict(), "state_dict": state}, tmp)
         tmp.replace(path)
 
     @classmethod

@@ -47,3 +47,14 @@ def test_load_errors(tmp_path: Path) -> None:
     torch.save({"weights": 1}, bad)
     with pytest.raises(ValueError, match="not an avatar-forcing checkpoint"):
         AvatarForcingModel.load(bad)
+
+
+def test_half_precision_storage(tmp_path: Path) -> None:
+    model = AvatarForcingModel(default_card())
+    model.save(tmp_path / "full.pt")
+    model.save(tmp_path / "half.pt", half=True)
+    assert (tmp_path / "half.pt").stat().st_size < 0.6 * (tmp_path / "full.pt").stat().st_size
+    back = AvatarForcingModel.load(tmp_path / "half.pt")
+    w = back.generator.input_proj.weight
+    assert w.dtype == torch.float32
+    assert torch.allclose(w, model.generator.input_proj.weight, atol=1e-3)
