@@ -77,8 +77,7 @@ def run(args: argparse.Namespace) -> int:
     )
     sampler = WindowSampler(examples, model.card.stats, config.window, config.burn_in)
     provenance = {
-        "command": "avatar-forcing "
-        + shlex.join(sys.argv[2:] if sys.argv[1:2] == ["train"] else sys.argv[1:]),
+        "command": "avatar-forcing " + shlex.join(getattr(args, "argv", None) or sys.argv[1:]),
         "corpus": describe_corpus(files),
     }
     path = train(model, sampler, config, args.out, device=args.device, provenance=provenance)

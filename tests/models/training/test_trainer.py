@@ -67,7 +67,7 @@ def test_stage1_resume_and_stage2(corpus: Path, tmp_path: Path) -> None:
     assert lines[-1]["step"] == 3 and np.isfinite(lines[-1]["loss"])
     model = AvatarForcingModel.load(out / "model.pt")
     assert model.card.training["stage_df"]["steps_done"] == 3
-    assert "avatar-forcing" in model.card.training["stage_df"]["command"]
+    assert model.card.training["stage_df"]["command"].startswith("avatar-forcing train --corpus")
     # resume: asking for 5 steps continues from 3
     main(
         [
