@@ -159,8 +159,14 @@ class Session:
         renderer: Renderer | None = None,
         tracker: Tracker | None = None,
         timer: Callable[[], float] = time.perf_counter,
+        keep_arkit_blocks: int = 0,
     ) -> None:
         self.id = session_id
+        # Generated blocks as shaped ARKit frames, for server-side sinks (take_arkit_blocks);
+        # bounded: a consumer that stops taking them loses the oldest.
+        self._arkit_blocks: deque[tuple[int, np.ndarray]] | None = (
+            deque(maxlen=keep_arkit_blocks) if keep_arkit_blocks > 0 else None
+        )
         self.log = SessionLog(logger, {"session_id": session_id})
         self._model_source = model
         self._models: dict[str | None, AvatarForcingModel] = {}
@@ -281,6 +287,15 @@ class Session:
         except Exception as e:  # a bug must not end the session
             self.log.exception("internal error handling %s", msg.TYPE)
             return [self._error(ProtocolError(ErrorCode.INTERNAL, f"{type(e).__name__}: {e}", _id(msg)))]
+
+    def take_arkit_blocks(self) -> list[tuple[int, np.ndarray]]:
+        """Blocks generated since the last call, as (first frame number, (n, 58) shaped ARKit
+        frames), whatever naming the client chose; empty unless `keep_arkit_blocks` was set."""
+        if self._arkit_blocks is None:
+            return []
+        blocks = list(self._arkit_blocks)
+        self._arkit_blocks.clear()
+        return blocks
 
     def tick(self, now: float) -> list[ServerMessage]:
         """Generate every block that is due at `now`, plus periodic stats."""
@@ -630,6 +645,8 @@ class Session:
         if block is None:  # the feeds place up to 16 extra frames of audio: cannot happen
             raise RuntimeError(f"no block after feeding {need} frames")
         frames = shaper.apply(block, self.config.motion_intensity, self.config.blink)
+        if self._arkit_blocks is not None:
+            self._arkit_blocks.append((k0, frames))
         audio = self._avatar.take_block(k0, n)
         user_audio = self._user.take_block(k0, n)
         self.next_frame = k0 + n
