@@ -70,7 +70,7 @@ class AudioRecorder(Recorder):
 
 
 def test_tapped_session_hands_over_the_arkit_frames(model: AvatarForcingModel) -> None:
-    """The tap sees exactly the frames the session sends (guards the private hook it uses)."""
+    """The tap sees exactly the frames the session sends (the public take_arkit_blocks hook)."""
     s = TappedSession("t", model, 0.0)
     s.handle(Config(config={"seed": 1, "naming": "arkit"}), 0.0)
     x = speech(1.0, 16000)
