@@ -1,19 +1,14 @@
 import numpy as np
 import pytest
-import torch
 
-from models.bundle import AvatarForcingModel, default_card
+from models.bundle import AvatarForcingModel
 from models.stream import AvatarStream, animate
+from tests.helpers import small_random_model
 
 
 @pytest.fixture(scope="module")
 def model() -> AvatarForcingModel:
-    torch.manual_seed(0)
-    m = AvatarForcingModel(default_card().replace(generator=default_card().generator.replace(depth=1)))
-    with torch.no_grad():
-        for p in m.generator.parameters():
-            p.normal_(0, 0.05)
-    return m.eval()
+    return small_random_model()
 
 
 def _audio(seconds: float, rate: int, seed: int = 0) -> np.ndarray:

@@ -10,22 +10,16 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
-from models.bundle import AvatarForcingModel, default_card
+from models.bundle import AvatarForcingModel
 from plugin_server.server import AvatarServer, ServerConfig
+from tests.helpers import small_random_model
 
 
 @pytest.fixture(scope="session")
 def model() -> AvatarForcingModel:
     """A small random model (one generator layer) that moves visibly."""
-    torch.manual_seed(0)
-    card = default_card()
-    m = AvatarForcingModel(card.replace(generator=card.generator.replace(depth=1)))
-    with torch.no_grad():
-        for p in m.generator.parameters():
-            p.normal_(0, 0.05)
-    return m.eval()
+    return small_random_model()
 
 
 @contextlib.asynccontextmanager

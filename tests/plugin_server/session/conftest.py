@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
-import torch
 
-from models.bundle import AvatarForcingModel, default_card
+from models.bundle import AvatarForcingModel
 from plugin_server.protocol import (
     ClientMessage,
     ServerMessage,
@@ -10,18 +9,13 @@ from plugin_server.protocol import (
     encode,
 )
 from plugin_server.session import Session
+from tests.helpers import small_random_model
 
 
 @pytest.fixture(scope="session")
 def model() -> AvatarForcingModel:
     """A small random model (one generator layer) that moves visibly."""
-    torch.manual_seed(0)
-    card = default_card()
-    m = AvatarForcingModel(card.replace(generator=card.generator.replace(depth=1)))
-    with torch.no_grad():
-        for p in m.generator.parameters():
-            p.normal_(0, 0.05)
-    return m.eval()
+    return small_random_model()
 
 
 class Driver:
