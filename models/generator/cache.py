@@ -67,6 +67,13 @@ class GeneratorCache:
                 total += k.numel() * k.element_size() + v.numel() * v.element_size()
         if self.context is not None:
             total += self.context.numel() * self.context.element_size()
+        if self.context_cond is not None:
+            for x in (
+                self.context_cond.avatar_audio,
+                self.context_cond.user_audio,
+                self.context_cond.user_motion,
+            ):
+                total += x.numel() * x.element_size()
         return total
 
     def advance(
