@@ -89,6 +89,28 @@ def describe_devices(sd: Any) -> str:
     return "\n".join(lines)
 
 
+def open_stream(
+    sd: Any,
+    factory: Any,
+    label: str,
+    direction: str,
+    device: Any,
+    samplerate: int,
+    channels: int,
+    **kwargs: Any,
+) -> Any:
+    """Open and start a float32 PortAudio stream; failures name the device and list the others."""
+    try:
+        stream = factory(samplerate=samplerate, device=device, channels=channels, dtype="float32", **kwargs)
+        stream.start()
+    except (sd.PortAudioError, ValueError) as exc:
+        raise SinkUnavailableError(
+            f"{label}: cannot open {direction} device {device!r} at {samplerate} Hz, "
+            f"{channels} ch: {exc}. Available devices:\n{describe_devices(sd)}"
+        ) from exc
+    return stream
+
+
 def check_device(sd: Any, device: int | str | None, kind: str) -> dict[str, Any]:
     """The PortAudio info of ``device`` for ``kind`` (``input``/``output``), or an error with the list."""
     try:
@@ -341,22 +363,10 @@ class AudioPlaybackSink(Sink):
                 return
             sd = import_sounddevice()
             check_device(sd, self.device, "output")
-            try:
-                stream = sd.OutputStream(
-                    samplerate=self.samplerate,
-                    blocksize=self.blocksize,
-                    device=self.device,
-                    channels=self.channels,
-                    dtype="float32",
-                    latency=self.latency,
-                    callback=self._callback,
-                )
-                stream.start()
-            except (sd.PortAudioError, ValueError) as exc:
-                raise SinkUnavailableError(
-                    f"audio: cannot open output device {self.device!r} at {self.samplerate} Hz, "
-                    f"{self.channels} ch: {exc}. Available devices:\n{describe_devices(sd)}"
-                ) from exc
+            stream = open_stream(
+                sd, sd.OutputStream, "audio", "output", self.device, self.samplerate, self.channels,
+                blocksize=self.blocksize, latency=self.latency, callback=self._callback,
+            )  # fmt: skip
             self._stream = stream
         log.info(
             "audio: playing on %r at %d Hz, A/V offset %.0f ms, output latency %.0f ms",
@@ -463,21 +473,10 @@ class MicrophoneCapture:
             self._frames = 0
             self._queue.drain()
             self._queue.reopen()
-            try:
-                stream = sd.InputStream(
-                    samplerate=self.samplerate,
-                    blocksize=self.blocksize,
-                    device=self.device,
-                    channels=self.channels,
-                    dtype="float32",
-                    callback=self._callback,
-                )
-                stream.start()
-            except (sd.PortAudioError, ValueError) as exc:
-                raise SinkUnavailableError(
-                    f"mic: cannot open input device {self.device!r} at {self.samplerate} Hz, "
-                    f"{self.channels} ch: {exc}. Available devices:\n{describe_devices(sd)}"
-                ) from exc
+            stream = open_stream(
+                sd, sd.InputStream, "mic", "input", self.device, self.samplerate, self.channels,
+                blocksize=self.blocksize, callback=self._callback,
+            )  # fmt: skip
             self._stream = stream
         log.info("mic: capturing from %r at %d Hz", stream.device, self.samplerate)
 
