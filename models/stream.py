@@ -53,9 +53,11 @@ class AvatarStream:
         self._last_user_motion = torch.zeros(self.dim)
         self._motion_in = 0  # user-motion frames received (or held) since reset, all time
         self.frames_out = 0
-        self._rng = torch.Generator().manual_seed(
-            self.seed if self.seed is not None else torch.seed() % 2**63
-        )
+        self._rng = torch.Generator()
+        if self.seed is None:
+            self._rng.seed()  # fresh entropy, without touching torch's global generator
+        else:
+            self._rng.manual_seed(self.seed)
         if ref_motion is None:
             ref = self.model.rest_reference(1)
         else:
