@@ -90,6 +90,12 @@ class StreamingSampler:
         b, n = cond.batch, cond.frames
         if b != cache.ref.shape[0]:
             raise ValueError(f"conditions have batch {b}, the stream was reset with {cache.ref.shape[0]}")
+        widths = (cond.avatar_audio.shape[-1], cond.user_audio.shape[-1], cond.user_motion.shape[-1])
+        if widths != (g.dim_cond, g.dim_cond, g.dim_motion):
+            raise ValueError(
+                f"condition widths (avatar audio, user audio, user motion) are {widths}; "
+                f"the model takes {(g.dim_cond, g.dim_cond, g.dim_motion)}"
+            )
         if not 1 <= n <= self.next_block_frames:
             raise ValueError(f"step takes 1..{self.next_block_frames} frames; got {n}")
         p = cache.ref

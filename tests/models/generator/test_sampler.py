@@ -136,6 +136,9 @@ def test_bad_calls_are_refused_clearly() -> None:
     s.reset(torch.zeros(1, TINY.dim_motion))
     with pytest.raises(ValueError, match=r"1\.\.5 frames"):
         s.step(random_conditions(TINY, 6))
+    wide = random_conditions(TINY.replace(dim_cond=12), 5)
+    with pytest.raises(ValueError, match="condition widths"):
+        s.step(wide)
     with pytest.raises(ValueError, match="batch"):
         s.step(random_conditions(TINY, 5, batch=2))
     with pytest.raises(ValueError, match="noise"):
