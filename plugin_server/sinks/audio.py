@@ -89,6 +89,17 @@ def describe_devices(sd: Any) -> str:
     return "\n".join(lines)
 
 
+def close_stream(stream: Any, label: str, direction: str) -> bool:
+    """Stop and close a PortAudio stream; False (logged) when that failed."""
+    try:
+        stream.stop()
+        stream.close()
+    except Exception as exc:  # closing must never raise into the caller
+        log.warning("%s: error closing the %s stream: %s", label, direction, exc)
+        return False
+    return True
+
+
 def open_stream(
     sd: Any,
     factory: Any,
@@ -379,13 +390,8 @@ class AudioPlaybackSink(Sink):
     def stop(self) -> None:
         with self._lock:
             stream, self._stream = self._stream, None
-        if stream is not None:
-            try:
-                stream.stop()
-                stream.close()
-            except Exception as exc:
-                self._counters.add("errors")
-                log.warning("audio: error closing the output stream: %s", exc)
+        if stream is not None and not close_stream(stream, "audio", "output"):
+            self._counters.add("errors")
 
 
 @dataclass(frozen=True)
@@ -490,13 +496,8 @@ class MicrophoneCapture:
     def stop(self) -> None:
         with self._lock:
             stream, self._stream = self._stream, None
-        if stream is not None:
-            try:
-                stream.stop()
-                stream.close()
-            except Exception as exc:
-                self._counters.add("errors")
-                log.warning("mic: error closing the input stream: %s", exc)
+        if stream is not None and not close_stream(stream, "mic", "input"):
+            self._counters.add("errors")
         self._queue.close()
 
     def __enter__(self) -> MicrophoneCapture:
