@@ -151,16 +151,22 @@ def run_model(
 
 
 def probes(
-    model: AvatarForcingModel, conversation: Path, seed: int = 0, idle_s: float = 20.0
+    model: AvatarForcingModel,
+    conversation: Path,
+    seed: int = 0,
+    idle_s: float = 20.0,
+    sampler: SamplerConfig | None = None,
 ) -> dict[str, float]:
     """Behaviour on constructed inputs: a silent avatar while the user talks (lips must stay still),
     and nobody talking with a still user (calm but alive: blinks, small head motion)."""
     conv = Conversation.load(conversation)
     rate = conv.sample_rate
     silent = np.zeros_like(conv.avatar.audio)
-    talk = animate(model, silent, rate, conv.user.audio, rate, conv.user.motion, seed=seed)
+    talk = animate(model, silent, rate, conv.user.audio, rate, conv.user.motion, sampler, seed=seed)
     n = int(idle_s * rate)
-    idle = animate(model, np.zeros(n, np.float32), rate, np.zeros(n, np.float32), rate, None, seed=seed)
+    idle = animate(
+        model, np.zeros(n, np.float32), rate, np.zeros(n, np.float32), rate, None, sampler, seed=seed
+    )
     blink = idle[:, M.INDEX["EyeBlinkLeft"]]
     minutes = len(idle) / conv.fps / 60.0
     return {

@@ -99,6 +99,10 @@ class SamplerConfig:
     u_cfg_scale: float = 1.0  # user (audio + motion) guidance
     guidance: bool = True  # False: one branch with every condition, no CFG (3x cheaper)
     block_frames: int | None = None  # realtime block size; None = the model's block_frames
+    # Past frames are seen at this noise level (0 = clean, as released). A small level (50-150)
+    # makes long streams robust to the model's own errors: diffusion forcing trained the model
+    # on noisy histories, so it leans less on exact past details (exposure bias, drift).
+    context_timestep: float = 0.0
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -107,6 +111,8 @@ class SamplerConfig:
             raise ConfigError(f"nfe must be >= 3 (got {self.nfe})")
         if self.block_frames is not None and self.block_frames < 1:
             raise ConfigError(f"block_frames must be >= 1 (got {self.block_frames})")
+        if not 0.0 <= self.context_timestep < 1000.0:
+            raise ConfigError(f"context_timestep must be in [0, 1000) (got {self.context_timestep})")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -10,6 +10,9 @@ Schedules:
 - "realtime": the first block is an ordinary block on an empty cache, block size configurable,
   the no-op evaluation at t = 0 is skipped; a key/value-only pass refreshes the cache.
 
+`SamplerConfig.context_timestep` > 0 shows the model its history (context frames and the cached
+keys/values) noised to that level instead of clean; 0 is the released behaviour.
+
 Work done once per block, not once per step: condition encoding (Dual Motion Encoder) and the
 cross-attention keys/values; the guidance branches run batched in one forward.
 """
@@ -24,7 +27,7 @@ from .cache import GeneratorCache
 from .conditions import Conditions, combine_guidance, guidance_branches
 from .config import SamplerConfig
 from .masks import alignment_mask, streaming_self_mask
-from .schedule import flow_update, sampling_timesteps, sigma_for_timestep
+from .schedule import flow_update, interpolate, sampling_timesteps, sigma_for_timestep
 from .transformer import MotionGenerator
 
 log = logging.getLogger(__name__)
@@ -111,7 +114,14 @@ class StreamingSampler:
             raise ValueError(f"noise must be {(b, n, g.dim_motion)}; got {tuple(noise.shape)}")
         c = cache.num_context
         cond_in = Conditions.cat([cache.context_cond, cond]) if c else cond  # (B, c + n, .)
-        x = torch.cat([cache.context, noise.to(p)], dim=1) if c else noise.to(p)  # (B, c + n, D)
+        ctx_t = float(self.config.context_timestep)
+        ctx_sigma = sigma_for_timestep(ctx_t, g.num_train_timesteps)
+        context = cache.context
+        if c and ctx_t > 0:
+            assert context is not None
+            ctx_noise = torch.randn(context.shape, generator=generator, device=p.device, dtype=p.dtype)
+            context = interpolate(context, ctx_noise, torch.tensor(ctx_sigma, dtype=p.dtype))
+        x = torch.cat([context, noise.to(p)], dim=1) if c else noise.to(p)  # (B, c + n, D)
         n_in = c + n
 
         # Once per block: condition tokens and cross-attention keys/values of every branch.
@@ -130,14 +140,15 @@ class StreamingSampler:
         ref = cache.ref.repeat(self.branches, 1)
         past = cache.self_kv
 
-        def frame_values(value: float) -> torch.Tensor:  # context frames at 0, new frames at value
-            out = torch.zeros(n_in, device=p.device, dtype=p.dtype)
+        def frame_values(value: float, context_value: float = 0.0) -> torch.Tensor:  # (c + n,)
+            out = torch.full((n_in,), context_value, device=p.device, dtype=p.dtype)
             out[c:] = value
             return out
 
         last_kv = None
         for i, t in enumerate(self.timesteps):
-            t_frames = frame_values(t).expand(b * self.branches, n_in)
+            # Context frames carry the context level; their sigma stays 0 so updates leave them be.
+            t_frames = frame_values(t, ctx_t).expand(b * self.branches, n_in)
             xb = x.repeat(self.branches, 1, 1)
             out = model(xb, t_frames, ref, cross, cross_mask, self_mask, past)
             assert out.velocity is not None
@@ -147,15 +158,27 @@ class StreamingSampler:
                 else out.velocity
             )
             x = flow_update(x, v, frame_values(self.sigmas[i]), frame_values(self.sigmas[i + 1]))
-            if t == 0.0:
+            if t == 0.0 and ctx_t == 0.0:
                 last_kv = out.new_kv  # the t = 0 evaluation saw exactly the clean frames
+        clean = torch.cat([cache.context, x[:, c:]], dim=1) if c else x  # (B, c + n, D)
         if last_kv is None:
-            zeros = torch.zeros(b * self.branches, n_in, device=p.device, dtype=p.dtype)
+            seen = clean
+            if ctx_t > 0:
+                kv_noise = torch.randn(clean.shape, generator=generator, device=p.device, dtype=p.dtype)
+                seen = interpolate(clean, kv_noise, torch.tensor(ctx_sigma, dtype=p.dtype))
+            levels = torch.full((b * self.branches, n_in), ctx_t, device=p.device, dtype=p.dtype)
             refresh = model(
-                x.repeat(self.branches, 1, 1), zeros, ref, cross, cross_mask, self_mask, past, kv_only=True
+                seen.repeat(self.branches, 1, 1),
+                levels,
+                ref,
+                cross,
+                cross_mask,
+                self_mask,
+                past,
+                kv_only=True,
             )
             last_kv = refresh.new_kv
-        cache.advance(x, cond_in, last_kv, cross)
+        cache.advance(clean, cond_in, last_kv, cross)
         return x[:, c:]
 
     def _require_cache(self) -> GeneratorCache:

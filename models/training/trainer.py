@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -27,12 +28,24 @@ from models.bundle import AvatarForcingModel
 from models.generator.conditions import Conditions
 from models.generator.config import SamplerConfig, strict_from_dict
 from models.generator.sampler import StreamingSampler
+from models.training.auxiliary import LipHead, lip_loss, mouth_channel_indices
 from models.training.data import Batch, WindowSampler
 from models.training.losses import diffusion_forcing_loss, finetune_loss, frozen_copy
 
 log = logging.getLogger(__name__)
 
 STAGES = ("df", "dpo")
+LR_DECAYS = ("constant", "cosine")
+
+
+def lr_factor(step: int, total: int, warmup: int, decay: str, floor: float) -> float:
+    """Learning-rate multiplier at `step` (0-based): linear warm-up, then constant or cosine."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    if decay == "constant" or total <= warmup:
+        return 1.0
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 @dataclass(frozen=True)
@@ -52,12 +65,23 @@ class TrainConfig:
     dpo_weight: float = 0.1
     dpo_beta: float = 1000.0
     loser_nfe: int = 10  # sampler steps for the talking-only losers
+    lip_weight: float = 0.0  # weight of the auxiliary lip-reading loss on the audio encoder (df)
+    warmup: int = 0  # steps of linear learning-rate warm-up
+    lr_decay: str = "constant"  # "constant" or "cosine" (to lr_floor * lr at the last step)
+    lr_floor: float = 0.1
+    ema: float = 0.0  # > 0: keep an exponential moving average of the weights and save it
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
             raise ValueError(f"unknown stage {self.stage!r}; valid: {list(STAGES)}")
         if min(self.steps, self.batch_size, self.window) < 1:
             raise ValueError("steps, batch_size and window must be >= 1")
+        if self.lr_decay not in LR_DECAYS:
+            raise ValueError(f"unknown lr_decay {self.lr_decay!r}; valid: {list(LR_DECAYS)}")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"ema must be in [0, 1) (got {self.ema})")
+        if self.lip_weight < 0 or self.warmup < 0:
+            raise ValueError("lip_weight and warmup must be >= 0")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -78,6 +102,11 @@ class TrainStep(nn.Module):
         self.config = config
         self.reference = reference
         self.chunk = config.cond_chunk or model.card.sampler.block_frames or model.card.generator.block_frames
+        self.lip_head = (
+            LipHead(model.card.generator.dim_cond, mouth_channel_indices())
+            if config.stage == "df" and config.lip_weight > 0
+            else None
+        )
 
     def encode(self, batch: Batch) -> Conditions:
         return self.model.conditions(batch.avatar_feats, batch.user_feats, batch.user_motion, batch.burn_in)
@@ -93,7 +122,15 @@ class TrainStep(nn.Module):
                 generator=gen,
                 cond_chunk=self.chunk,
             )
-            return loss, {"loss": float(loss.detach())}
+            stats = {"df_loss": float(loss.detach())}
+            if self.lip_head is not None:
+                lip = 0.5 * (
+                    lip_loss(self.lip_head, cond.avatar_audio, batch.avatar_motion)
+                    + lip_loss(self.lip_head, cond.user_audio, batch.user_motion)
+                )
+                loss = loss + self.config.lip_weight * lip
+                stats["lip_loss"] = float(lip.detach())
+            return loss, {"loss": float(loss.detach()), **stats}
         assert self.reference is not None
         loser = talking_only_motion(self.reference, cond, batch.ref, self.config.loser_nfe, gen)
         return finetune_loss(
@@ -192,14 +229,22 @@ def train(
             reference = frozen_copy(model)
         reference.to(dev).eval()
         model.audio_encoder.requires_grad_(False)  # DPO fine-tunes the motion generator only
-    step_module = TrainStep(model, config, reference)
+    step_module = TrainStep(model, config, reference).to(dev)
     wrapped: nn.Module = step_module
     if info.world > 1:
         wrapped = nn.parallel.DistributedDataParallel(
             step_module, device_ids=[info.local_rank] if dev.startswith("cuda") else None
         )
-    params = [p for p in model.parameters() if p.requires_grad]
+    trained = [model] + ([step_module.lip_head] if step_module.lip_head is not None else [])
+    params = [p for m in trained for p in m.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    ema = (
+        torch.optim.swa_utils.AveragedModel(
+            model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(config.ema), use_buffers=True
+        )
+        if config.ema > 0
+        else None
+    )
 
     state_path = out / "train_state.pt"
     step = 0
@@ -210,13 +255,18 @@ def train(
         state = torch.load(state_path, map_location=dev, weights_only=True)
         # The step count and logging cadence may change between runs (train longer); nothing else.
         free = {"steps", "log_every", "checkpoint_every"}
-        if {k: v for k, v in state["config"].items() if k not in free} != {
+        saved = {**TrainConfig().to_dict(), **state["config"]}  # keys added since take their defaults
+        if {k: v for k, v in saved.items() if k not in free} != {
             k: v for k, v in config.to_dict().items() if k not in free
         }:
             raise ValueError(
                 f"{state_path} was written with another training config; use a new --out or delete it"
             )
         model.load_state_dict(state["model"])
+        if step_module.lip_head is not None and "lip_head" in state:
+            step_module.lip_head.load_state_dict(state["lip_head"])
+        if ema is not None and "ema" in state:
+            ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["optimizer"])
         step = int(state["step"])
         elapsed = float(state.get("elapsed", 0.0))
@@ -231,6 +281,12 @@ def train(
             {
                 "config": config.to_dict(),
                 "model": model.state_dict(),
+                **(
+                    {"lip_head": step_module.lip_head.state_dict()}
+                    if step_module.lip_head is not None
+                    else {}
+                ),
+                **({"ema": ema.state_dict()} if ema is not None else {}),
                 "optimizer": opt.state_dict(),
                 "step": step,
                 "elapsed": elapsed,
@@ -238,7 +294,8 @@ def train(
             state_path.with_suffix(".tmp"),
         )
         state_path.with_suffix(".tmp").replace(state_path)
-        model.save(
+        saved_model = ema.module if ema is not None else model  # the averaged weights are the product
+        saved_model.save(
             out / "model.pt",
             **{
                 f"stage_{config.stage}": {
@@ -265,12 +322,17 @@ def train(
         while step < config.steps:
             t0 = time.perf_counter()
             batch = sampler.sample(config.batch_size, rng).to(dev)
+            factor = lr_factor(step, config.steps, config.warmup, config.lr_decay, config.lr_floor)
+            for group in opt.param_groups:
+                group["lr"] = config.lr * factor
             loss, stats = wrapped(batch, gen)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if config.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
             opt.step()
+            if ema is not None:
+                ema.update_parameters(model)
             step += 1
             elapsed += time.perf_counter() - t0
             for k, v in stats.items():

@@ -17,6 +17,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="report folder")
     p.add_argument("--limit", type=int, default=None, help="use the first N conversations")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--sampler",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a sampler setting of every model, e.g. context_timestep=100 or u_cfg_scale=2",
+    )
+
+
+def sampler_overrides(items: list[str]) -> dict[str, object]:
+    """Parse KEY=VALUE sampler overrides (values as JSON where they parse, else strings)."""
+    import json
+
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--sampler wants KEY=VALUE; got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,10 +56,20 @@ def run(args: argparse.Namespace) -> int:
     files = corpus_files(args.corpus)[: args.limit]
     columns, examples = {}, {}
     scored = []
+    from models.generator.config import ConfigError, SamplerConfig
+
+    overrides = sampler_overrides(args.sampler)
     for label, path in zip(labels, paths, strict=True):
         model = AvatarForcingModel.load(path)
-        scored = run_model(model, files, seed=args.seed, label=label)
-        columns[label] = {**summarize(scored, "generated"), **probes(model, files[0], seed=args.seed)}
+        try:
+            sampler = SamplerConfig.from_dict({**model.card.sampler.to_dict(), **overrides})
+        except (ConfigError, TypeError) as e:
+            raise SystemExit(f"--sampler: {e}") from None
+        scored = run_model(model, files, sampler, seed=args.seed, label=label)
+        columns[label] = {
+            **summarize(scored, "generated"),
+            **probes(model, files[0], seed=args.seed, sampler=sampler),
+        }
         examples[label] = scored[0]
     columns["ground truth"] = summarize(scored, "truth")
     report = write_report(
@@ -48,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
             "corpus": str(args.corpus),
             "models": dict(zip(labels, paths, strict=True)),
             "seed": args.seed,
+            "sampler_overrides": overrides,
         },
     )
     print(report.read_text())

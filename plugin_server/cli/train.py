@@ -35,6 +35,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dpo-weight", type=float, default=0.1)
     p.add_argument("--dpo-beta", type=float, default=1000.0)
     p.add_argument("--loser-nfe", type=int, default=10, help="sampler steps for the DPO talking-only losers")
+    p.add_argument(
+        "--lip-weight",
+        type=float,
+        default=0.0,
+        help="weight of the auxiliary lip-reading loss on the audio encoder (stage 1; e.g. 0.5)",
+    )
+    p.add_argument("--warmup", type=int, default=0, help="steps of linear learning-rate warm-up")
+    p.add_argument("--lr-decay", choices=["constant", "cosine"], default="constant")
+    p.add_argument(
+        "--ema", type=float, default=0.0, help="EMA decay of the saved weights (e.g. 0.999; 0: off)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,6 +85,10 @@ def run(args: argparse.Namespace) -> int:
         dpo_weight=args.dpo_weight,
         dpo_beta=args.dpo_beta,
         loser_nfe=args.loser_nfe,
+        lip_weight=args.lip_weight if args.stage == "df" else 0.0,
+        warmup=args.warmup,
+        lr_decay=args.lr_decay,
+        ema=args.ema,
     )
     sampler = WindowSampler(examples, model.card.stats, config.window, config.burn_in)
     provenance = {

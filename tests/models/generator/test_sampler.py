@@ -149,3 +149,46 @@ def test_bad_calls_are_refused_clearly() -> None:
         StreamingSampler(model, SamplerConfig(schedule="official", block_frames=4))
     with pytest.raises(ValueError, match="window"):
         StreamingSampler(model, SamplerConfig(block_frames=18))
+
+
+def test_context_noise_shows_a_noisy_history_but_keeps_the_output_clean() -> None:
+    torch.manual_seed(0)
+    model = random_model()
+    seen: list[tuple[torch.Tensor, torch.Tensor, bool]] = []
+    original = model.forward
+
+    def spy(x, t, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append((x.clone(), t.clone(), bool(kwargs.get("kv_only"))))
+        return original(x, t, *args, **kwargs)
+
+    model.forward = spy  # type: ignore[method-assign]
+    cond = random_conditions(TINY, 8)
+    for ctx in (0.0, 200.0):
+        s = StreamingSampler(model, SamplerConfig(schedule="official", nfe=4, context_timestep=ctx))
+        s.reset(torch.zeros(1, TINY.dim_motion))
+        first = s.step(
+            random_conditions(TINY, TINY.window_frames), generator=torch.Generator().manual_seed(1)
+        )
+        seen.clear()
+        out = s.step(cond.slice(0, TINY.block_frames), generator=torch.Generator().manual_seed(2))
+        assert torch.isfinite(out).all()
+        cache = s.cache
+        assert cache is not None
+        # the context kept for the next block is the clean output, never its noised view
+        assert torch.equal(cache.context, out[:, -TINY.context_frames :])
+        c = TINY.context_frames
+        full = [(x, t) for x, t, kv in seen if not kv]
+        kv_passes = [(x, t) for x, t, kv in seen if kv]
+        if ctx == 0.0:
+            assert not kv_passes  # official: the t = 0 evaluation refreshes the cache
+            assert all(torch.equal(x[:1, :c], first[:, -c:]) for x, _ in full)
+            assert all((t[:, :c] == 0).all() for _, t in full)
+        else:
+            assert len(kv_passes) == 1 and (kv_passes[0][1] == ctx).all()
+            assert all((t[:, :c] == ctx).all() for _, t in full)
+            assert not torch.equal(full[0][0][:1, :c], first[:, -c:])  # the history is seen noised
+
+
+def test_context_timestep_is_validated() -> None:
+    with pytest.raises(ValueError, match="context_timestep"):
+        SamplerConfig(context_timestep=1000)

@@ -198,3 +198,31 @@ def test_two_process_ddp_with_gloo(corpus: Path, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     model = AvatarForcingModel.load(out / "model.pt")
     assert model.card.training["stage_df"]["world_size"] == 2
+
+
+def test_lip_loss_ema_and_cosine_schedule_train_and_resume(corpus: Path, tmp_path: Path) -> None:
+    examples = load_examples(corpus_files(corpus), default_card().front_end)
+    stats = fit_stats(examples)
+    torch.manual_seed(0)
+    model = AvatarForcingModel(default_card(stats))
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    sampler = WindowSampler(examples, stats, 20, 4)
+    cfg = TrainConfig(
+        steps=3, batch_size=2, window=20, burn_in=4, lip_weight=0.5, warmup=1, lr_decay="cosine", ema=0.5
+    )
+    path = train(model, sampler, cfg, tmp_path, "cpu", progress=False)
+    rec = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()][-1]
+    assert np.isfinite(rec["lip_loss"]) and np.isfinite(rec["df_loss"])
+    saved = AvatarForcingModel.load(path).state_dict()
+    live = model.state_dict()
+    key = (
+        "generator.blocks.0.attn.qkv.weight"
+        if "generator.blocks.0.attn.qkv.weight" in live
+        else next(k for k in live if k.startswith("generator.") and live[k].is_floating_point())
+    )
+    # the saved weights are the average: between where training started and where it ended
+    assert not torch.equal(saved[key], live[key]) and not torch.equal(saved[key], start[key])
+    state = torch.load(tmp_path / "train_state.pt", weights_only=True)
+    assert {"lip_head", "ema"} <= set(state)
+    train(model, sampler, TrainConfig(**{**cfg.to_dict(), "steps": 4}), tmp_path, "cpu", progress=False)
+    assert json.loads((tmp_path / "log.jsonl").read_text().splitlines()[-1])["step"] == 4

@@ -1,0 +1,43 @@
+"""An auxiliary lip-reading objective for the audio encoder (training only).
+
+The diffusion loss reaches the audio encoder only through cross-attention, a weak and noisy
+signal for phonetic detail. `LipHead` reads the mouth channels of a speaker's motion straight
+from the encoder's features of that speaker's own audio (+-2 frames, the generator's condition
+window), so the encoder learns features that separate open vowels from lip closures. The head is
+discarded after training; inference never uses it.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from models.motion.arkit import CHANNELS
+
+
+def mouth_channel_indices(channels: tuple[str, ...] = CHANNELS) -> list[int]:
+    """Indices of the channels that speech drives: jaw, mouth, cheek puff and tongue."""
+    return [
+        i for i, name in enumerate(channels) if name.startswith(("Jaw", "Mouth", "CheekPuff", "TongueOut"))
+    ]
+
+
+class LipHead(nn.Module):
+    """Mouth channels from audio features: (B, T, dim_cond) -> (B, T, len(channels))."""
+
+    def __init__(self, dim_cond: int, channels: list[int], reach: int = 2) -> None:
+        super().__init__()
+        self.register_buffer("channels", torch.tensor(channels, dtype=torch.long), persistent=False)
+        self.conv = nn.Conv1d(dim_cond, dim_cond, 2 * reach + 1, padding=reach)
+        self.out = nn.Linear(dim_cond, len(channels))
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, T, M)
+        h = torch.nn.functional.gelu(self.conv(feats.transpose(1, 2)).transpose(1, 2))
+        return self.out(h)
+
+
+def lip_loss(head: LipHead, feats: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
+    """Mean L1 between the head's reading of `feats` (B, T, C) and the mouth channels of the
+    normalised `motion` (B, T, D) spoken with that audio."""
+    target = motion.index_select(-1, head.channels)  # (B, T, M)
+    return (head(feats) - target).abs().mean()

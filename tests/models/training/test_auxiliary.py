@@ -1,0 +1,46 @@
+import pytest
+import torch
+
+from models.motion.arkit import CHANNELS
+from models.training.auxiliary import LipHead, lip_loss, mouth_channel_indices
+from models.training.trainer import TrainConfig, lr_factor
+
+
+def test_mouth_channels_are_the_speech_driven_ones() -> None:
+    names = [CHANNELS[i] for i in mouth_channel_indices()]
+    assert "JawOpen" in names and "MouthClose" in names and "MouthPressLeft" in names
+    assert not any(n.startswith(("Eye", "Brow", "Head")) for n in names)
+
+
+def test_lip_head_learns_a_mapping() -> None:
+    torch.manual_seed(0)
+    idx = mouth_channel_indices()
+    head = LipHead(32, idx)
+    feats = torch.randn(4, 30, 32)  # (B, T, C)
+    motion = torch.zeros(4, 30, 58)
+    motion[..., idx] = feats[..., : len(idx)].roll(1, dims=1)  # depends on the previous frame
+    opt = torch.optim.Adam(head.parameters(), lr=1e-2)
+    first = float(lip_loss(head, feats, motion).detach())
+    for _ in range(200):
+        opt.zero_grad()
+        loss = lip_loss(head, feats, motion)
+        loss.backward()
+        opt.step()
+    assert float(loss.detach()) < 0.3 * first
+
+
+def test_lr_factor_warms_up_then_decays() -> None:
+    assert lr_factor(0, 100, 10, "cosine", 0.1) == pytest.approx(0.1)
+    assert lr_factor(9, 100, 10, "cosine", 0.1) == pytest.approx(1.0)
+    assert lr_factor(10, 100, 10, "cosine", 0.1) == pytest.approx(1.0)
+    assert lr_factor(100, 100, 10, "cosine", 0.1) == pytest.approx(0.1)
+    mid = lr_factor(55, 100, 10, "cosine", 0.1)
+    assert 0.5 < mid < 0.6
+    assert lr_factor(70, 100, 0, "constant", 0.1) == 1.0
+
+
+def test_train_config_refuses_bad_values() -> None:
+    with pytest.raises(ValueError, match="lr_decay"):
+        TrainConfig(lr_decay="step")
+    with pytest.raises(ValueError, match="ema"):
+        TrainConfig(ema=1.0)
