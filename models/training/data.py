@@ -7,7 +7,10 @@ the user). Audio features are computed with the same causal front end the live s
 
 from __future__ import annotations
 
+import io
+import json
 import logging
+import lzma
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +66,7 @@ def corpus_files(corpus: str | Path) -> list[Path]:
     """The conversation files of a corpus folder (sorted), or the one file given."""
     path = Path(corpus)
     if path.is_file():
-        return [path]
+        return [path]  # one conversation, or a feature pack
     files = sorted(path.glob("*.npz"))
     if not files:
         raise FileNotFoundError(f"no conversations (*.npz) in {path}")
@@ -77,26 +80,97 @@ def _fit_frames(x: np.ndarray, frames: int) -> np.ndarray:
     return np.concatenate([x, np.repeat(x[-1:], frames - len(x), axis=0)])
 
 
+def _both_directions(name: str, feats: dict[str, np.ndarray], motion: dict[str, np.ndarray]) -> list[Example]:
+    """The two examples of one conversation: each person once the avatar, once the user."""
+    out = []
+    for avatar, user in (("avatar", "user"), ("user", "avatar")):
+        out.append(
+            Example(
+                name=f"{name}:{avatar}",
+                avatar_feats=feats[avatar],
+                user_feats=feats[user],
+                avatar_motion=motion[avatar].astype(np.float32),
+                user_motion=motion[user].astype(np.float32),
+                rest=np.median(motion[avatar], axis=0).astype(np.float32),
+            )
+        )
+    return out
+
+
+def _conversation_features(f: Path, front_end: FrontEndConfig) -> tuple[dict, dict]:
+    conv = Conversation.load(f)
+    feats, motion = {}, {}
+    for who, track in conv.tracks.items():
+        t = track.motion.shape[0]
+        feats[who] = _fit_frames(compute(track.audio, front_end), t)  # (T, F)
+        motion[who] = track.motion
+    return feats, motion
+
+
 def load_examples(files: Sequence[Path], front_end: FrontEndConfig, progress: bool = False) -> list[Example]:
+    """Examples of conversation files (.npz), or of a feature pack (PACK_SUFFIX) made by
+    `save_pack` with the same front end."""
+    if len(files) == 1 and str(files[0]).endswith(PACK_SUFFIX):
+        return load_pack(files[0], front_end)
     examples: list[Example] = []
     for f in tqdm(files, desc="features", unit="conv", disable=not progress):
-        conv = Conversation.load(f)
-        feats = {}
-        for who, track in conv.tracks.items():
-            t = track.motion.shape[0]
-            feats[who] = _fit_frames(compute(track.audio, front_end), t)  # (T, F)
-        for avatar, user in (("avatar", "user"), ("user", "avatar")):
-            a, u = conv.tracks[avatar], conv.tracks[user]
-            examples.append(
-                Example(
-                    name=f"{f.stem}:{avatar}",
-                    avatar_feats=feats[avatar],
-                    user_feats=feats[user],
-                    avatar_motion=a.motion.astype(np.float32),
-                    user_motion=u.motion.astype(np.float32),
-                    rest=np.median(a.motion, axis=0).astype(np.float32),
-                )
-            )
+        feats, motion = _conversation_features(f, front_end)
+        examples.extend(_both_directions(f.stem, feats, motion))
+    return examples
+
+
+# --- feature packs: a corpus's training inputs in one small file ------------------------------
+# Front-end features quantised to int8 (step 1/FEATURE_SCALE, far below their spread of about 1),
+# motion as float16, the whole xz-compressed: about 0.37 MB per minute of conversation against
+# 7.7 MB of audio. Training reads a pack exactly like the corpus it was made from.
+PACK_SUFFIX = ".pack.xz"
+PACK_FORMAT = "avatar-forcing-pack/1"
+FEATURE_SCALE = 32.0
+
+
+def save_pack(
+    files: Sequence[Path], front_end: FrontEndConfig, path: str | Path, progress: bool = False
+) -> Path:
+    path = Path(path)
+    if not str(path).endswith(PACK_SUFFIX):
+        raise ValueError(f"a feature pack's name must end with {PACK_SUFFIX!r}; got {path.name!r}")
+    arrays: dict[str, np.ndarray] = {}
+    names = []
+    for i, f in enumerate(tqdm(files, desc="pack", unit="conv", disable=not progress)):
+        feats, motion = _conversation_features(f, front_end)
+        names.append(f.stem)
+        for who in ("avatar", "user"):
+            q = np.clip(np.round(feats[who] * FEATURE_SCALE), -127, 127).astype(np.int8)
+            arrays[f"{i}/{who}/feats"] = q  # (T, F)
+            arrays[f"{i}/{who}/motion"] = motion[who].astype(np.float16)  # (T, D)
+    meta = {"format": PACK_FORMAT, "front_end": front_end.to_dict(), "names": names}
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with lzma.open(tmp, "wb", preset=6) as out:
+        out.write(buf.getvalue())
+    tmp.replace(path)
+    return path
+
+
+def load_pack(path: str | Path, front_end: FrontEndConfig) -> list[Example]:
+    with lzma.open(path, "rb") as f:
+        data = np.load(io.BytesIO(f.read()))
+    meta = json.loads(bytes(data["meta"]).decode())
+    if meta.get("format") != PACK_FORMAT:
+        raise ValueError(f"{path} is not a feature pack ({PACK_FORMAT})")
+    if meta["front_end"] != front_end.to_dict():
+        raise ValueError(
+            f"{path} was made with another audio front end ({meta['front_end']}); "
+            f"the model wants {front_end.to_dict()}: pack the corpus again"
+        )
+    examples: list[Example] = []
+    for i, name in enumerate(meta["names"]):
+        feats = {w: data[f"{i}/{w}/feats"].astype(np.float32) / FEATURE_SCALE for w in ("avatar", "user")}
+        motion = {w: data[f"{i}/{w}/motion"].astype(np.float32) for w in ("avatar", "user")}
+        examples.extend(_both_directions(name, feats, motion))
     return examples
 
 

@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from . import animate, bench, client, corpus, evaluate, parity, serve, train
+from . import animate, bench, client, corpus, evaluate, pack, parity, serve, train
 
 # name -> (add_arguments, run); run returns the process exit status.
 Command = tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]
@@ -15,6 +15,7 @@ COMMANDS: dict[str, Command] = {
     "parity": (parity.add_arguments, parity.run, parity.HELP),
     "bench": (bench.add_arguments, bench.run, bench.HELP),
     "corpus": (corpus.add_arguments, corpus.run, corpus.HELP),
+    "pack": (pack.add_arguments, pack.run, pack.HELP),
     "train": (train.add_arguments, train.run, train.HELP),
     "animate": (animate.add_arguments, animate.run, animate.HELP),
     "evaluate": (evaluate.add_arguments, evaluate.run, evaluate.HELP),

@@ -1,5 +1,6 @@
 """Training end to end on a tiny corpus: stage 1, resume, stage 2 (DPO), and two-process DDP."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -226,3 +227,23 @@ def test_lip_loss_ema_and_cosine_schedule_train_and_resume(corpus: Path, tmp_pat
     assert {"lip_head", "ema"} <= set(state)
     train(model, sampler, TrainConfig(**{**cfg.to_dict(), "steps": 4}), tmp_path, "cpu", progress=False)
     assert json.loads((tmp_path / "log.jsonl").read_text().splitlines()[-1])["step"] == 4
+
+
+def test_feature_pack_trains_like_its_corpus(corpus: Path, tmp_path: Path) -> None:
+    front = default_card().front_end
+    pack = tmp_path / "c.pack.xz"
+    assert main(["pack", "--corpus", str(corpus), "--out", str(pack)]) == 0
+    direct = load_examples(corpus_files(corpus), front)
+    packed = load_examples(corpus_files(pack), front)
+    assert [e.name for e in packed] == [e.name for e in direct]
+    for a, b in zip(direct, packed, strict=True):
+        assert np.abs(a.avatar_feats - b.avatar_feats).max() <= 0.5 / 32 + 1e-6
+        assert np.allclose(a.user_motion, b.user_motion, atol=2e-2, rtol=1e-3)
+    out = tmp_path / "run"
+    args = ["train", "--corpus", str(pack), "--out", str(out), "--steps", "1", "--batch-size", "1"]
+    assert main([*args, "--window", "20", "--device", "cpu"]) == 0
+    other = dataclasses.replace(front, n_mels=front.n_mels + 8)
+    with pytest.raises(ValueError, match="another audio front end"):
+        load_examples([pack], other)
+    with pytest.raises(SystemExit, match=r"pack\.xz"):
+        main(["pack", "--corpus", str(corpus), "--out", str(tmp_path / "c.npz")])
