@@ -38,14 +38,22 @@ STAGES = ("df", "dpo")
 LR_DECAYS = ("constant", "cosine")
 
 
-def lr_factor(step: int, total: int, warmup: int, decay: str, floor: float) -> float:
-    """Learning-rate multiplier at `step` (0-based): linear warm-up, then constant or cosine."""
+def training_progress(step: int, steps: int, elapsed: float, max_seconds: float, warmup: int) -> float:
+    """Fraction (0..1) of the post-warm-up training done: by steps, or by time when a time budget
+    is set and runs out first."""
+    by_steps = (step - warmup) / max(1, steps - warmup)
+    by_time = elapsed / max_seconds if max_seconds > 0 else 0.0
+    return min(1.0, max(0.0, by_steps, by_time))
+
+
+def lr_factor(step: int, progress: float, warmup: int, decay: str, floor: float) -> float:
+    """Learning-rate multiplier at `step` (0-based): linear warm-up over `warmup` steps, then
+    constant, or cosine from 1 to `floor` as `progress` goes 0 -> 1."""
     if warmup > 0 and step < warmup:
         return (step + 1) / warmup
-    if decay == "constant" or total <= warmup:
+    if decay == "constant":
         return 1.0
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, max(0.0, progress))))
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,7 @@ class TrainConfig:
     lr_decay: str = "constant"  # "constant" or "cosine" (to lr_floor * lr at the last step)
     lr_floor: float = 0.1
     ema: float = 0.0  # > 0: keep an exponential moving average of the weights and save it
+    max_seconds: float = 0.0  # > 0: also stop after this much training time (the LR decays by time)
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -254,7 +263,7 @@ def train(
     if state_path.exists():
         state = torch.load(state_path, map_location=dev, weights_only=True)
         # The step count and logging cadence may change between runs (train longer); nothing else.
-        free = {"steps", "log_every", "checkpoint_every"}
+        free = {"steps", "log_every", "checkpoint_every", "max_seconds"}
         saved = {**TrainConfig().to_dict(), **state["config"]}  # keys added since take their defaults
         if {k: v for k, v in saved.items() if k not in free} != {
             k: v for k, v in config.to_dict().items() if k not in free
@@ -322,7 +331,16 @@ def train(
         while step < config.steps:
             t0 = time.perf_counter()
             batch = sampler.sample(config.batch_size, rng).to(dev)
-            factor = lr_factor(step, config.steps, config.warmup, config.lr_decay, config.lr_floor)
+            progress = training_progress(step, config.steps, elapsed, config.max_seconds, config.warmup)
+            if info.world > 1 and config.max_seconds > 0:  # every rank follows rank 0's clock
+                p = torch.tensor([progress], device=dev)
+                dist.broadcast(p, 0)
+                progress = float(p)
+            if config.max_seconds > 0 and progress >= 1.0 and step >= config.warmup:
+                log.info("time budget of %.0f s spent at step %d", config.max_seconds, step)
+                save()
+                break
+            factor = lr_factor(step, progress, config.warmup, config.lr_decay, config.lr_floor)
             for group in opt.param_groups:
                 group["lr"] = config.lr * factor
             loss, stats = wrapped(batch, gen)

@@ -41,6 +41,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=0.0,
         help="weight of the auxiliary lip-reading loss on the audio encoder (stage 1; e.g. 0.5)",
     )
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        default=0.0,
+        help="also stop after this many minutes of training; the cosine LR decays by time then",
+    )
     p.add_argument("--warmup", type=int, default=0, help="steps of linear learning-rate warm-up")
     p.add_argument("--lr-decay", choices=["constant", "cosine"], default="constant")
     p.add_argument(
@@ -89,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         warmup=args.warmup,
         lr_decay=args.lr_decay,
         ema=args.ema,
+        max_seconds=60.0 * args.max_minutes,
     )
     sampler = WindowSampler(examples, model.card.stats, config.window, config.burn_in)
     provenance = {

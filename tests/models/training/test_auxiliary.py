@@ -3,7 +3,7 @@ import torch
 
 from models.motion.arkit import CHANNELS
 from models.training.auxiliary import LipHead, lip_loss, mouth_channel_indices
-from models.training.trainer import TrainConfig, lr_factor
+from models.training.trainer import TrainConfig, lr_factor, training_progress
 
 
 def test_mouth_channels_are_the_speech_driven_ones() -> None:
@@ -30,13 +30,20 @@ def test_lip_head_learns_a_mapping() -> None:
 
 
 def test_lr_factor_warms_up_then_decays() -> None:
-    assert lr_factor(0, 100, 10, "cosine", 0.1) == pytest.approx(0.1)
-    assert lr_factor(9, 100, 10, "cosine", 0.1) == pytest.approx(1.0)
-    assert lr_factor(10, 100, 10, "cosine", 0.1) == pytest.approx(1.0)
-    assert lr_factor(100, 100, 10, "cosine", 0.1) == pytest.approx(0.1)
-    mid = lr_factor(55, 100, 10, "cosine", 0.1)
-    assert 0.5 < mid < 0.6
-    assert lr_factor(70, 100, 0, "constant", 0.1) == 1.0
+    assert lr_factor(0, 0.0, 10, "cosine", 0.1) == pytest.approx(0.1)
+    assert lr_factor(9, 0.0, 10, "cosine", 0.1) == pytest.approx(1.0)
+    assert lr_factor(10, 0.0, 10, "cosine", 0.1) == pytest.approx(1.0)
+    assert lr_factor(100, 1.0, 10, "cosine", 0.1) == pytest.approx(0.1)
+    assert lr_factor(55, 0.5, 10, "cosine", 0.1) == pytest.approx(0.55)
+    assert lr_factor(70, 0.7, 0, "constant", 0.1) == 1.0
+
+
+def test_training_progress_by_steps_or_by_time() -> None:
+    assert training_progress(55, 100, 0.0, 0.0, 10) == pytest.approx(0.5)
+    assert training_progress(5, 100, 0.0, 0.0, 10) == 0.0  # still warming up
+    assert training_progress(20, 1000, 30.0, 60.0, 0) == pytest.approx(0.5)  # the clock runs out first
+    assert training_progress(900, 1000, 1.0, 60.0, 0) == pytest.approx(0.9)
+    assert training_progress(10, 100, 99.0, 60.0, 0) == 1.0
 
 
 def test_train_config_refuses_bad_values() -> None:

@@ -247,3 +247,13 @@ def test_feature_pack_trains_like_its_corpus(corpus: Path, tmp_path: Path) -> No
         load_examples([pack], other)
     with pytest.raises(SystemExit, match=r"pack\.xz"):
         main(["pack", "--corpus", str(corpus), "--out", str(tmp_path / "c.npz")])
+
+
+def test_a_time_budget_ends_training_early_with_a_checkpoint(corpus: Path, tmp_path: Path) -> None:
+    examples = load_examples(corpus_files(corpus), default_card().front_end)
+    stats = fit_stats(examples)
+    model = AvatarForcingModel(default_card(stats))
+    cfg = TrainConfig(steps=10_000, batch_size=1, window=20, burn_in=4, lr_decay="cosine", max_seconds=0.5)
+    path = train(model, WindowSampler(examples, stats, 20, 4), cfg, tmp_path, "cpu", progress=False)
+    done = AvatarForcingModel.load(path).card.training["stage_df"]["steps_done"]
+    assert 1 <= done < 10_000
