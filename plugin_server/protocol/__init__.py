@@ -6,7 +6,7 @@ helpers, sequence tracking and the session config. It does no I/O.
 """
 
 from .codec import decode, encode
-from .config import NAMINGS, OUTPUTS, BlinkConfig, SessionConfig
+from .config import NAMINGS, OUTPUTS, VADS, BlinkConfig, SessionConfig
 from .errors import FATAL_CODES, ErrorCode, ProtocolError
 from .limits import DEFAULT_LIMITS, Limits
 from .messages import (
@@ -49,6 +49,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "SAMPLE_FORMATS",
     "SERVER_MESSAGES",
+    "VADS",
     "Ack",
     "Audio",
     "AvatarAudio",

@@ -8,6 +8,9 @@ out of range, always as `ProtocolError(bad_config)`. A `config` message carries 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import importlib.util
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -19,10 +22,32 @@ OUTPUTS: tuple[str, ...] = ("motion", "frames", "audio", "events", "stats")
 NAMINGS: tuple[str, ...] = ("arkit", "vrm", "vrm1", "vts")
 Naming = Literal["arkit", "vrm", "vrm1", "vts"]
 ArkitSpelling = Literal["pascal", "camel", "lr"]
+VADS: tuple[str, ...] = ("silero", "energy")
+VadKind = Literal["silero", "energy"]
+
+logger = logging.getLogger(__name__)
 
 
 def _bad(message: str) -> ProtocolError:
     return ProtocolError(ErrorCode.BAD_CONFIG, message)
+
+
+def onnxruntime_installed() -> bool:
+    """Whether onnxruntime (the `vad` extra) can be imported; looked up without importing it."""
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+@functools.cache
+def default_vad() -> VadKind:
+    """The `vad` a config gets when it names none: "silero" when onnxruntime is installed, else
+    "energy" (with one warning per process)."""
+    if onnxruntime_installed():
+        return "silero"
+    logger.warning(
+        "onnxruntime is not installed: sessions default to the energy speech detector "
+        "(pip install 'avatar-forcing[vad]' for silero-vad)"
+    )
+    return "energy"
 
 
 @dataclass(frozen=True)
@@ -61,6 +86,7 @@ class SessionConfig:
     motion_intensity: float = 1.0  # 0..2, scales motion around the rest pose
     blink: BlinkConfig = field(default_factory=BlinkConfig)
     server_vad: bool = True  # detect speech in both audio streams and emit turn events
+    vad: VadKind = field(default_factory=default_vad)  # speech detector of server_vad: silero | energy
     stats_interval_s: float = 1.0  # how often `stats` is sent (when in outputs)
 
     def __post_init__(self) -> None:
@@ -71,6 +97,8 @@ class SessionConfig:
             raise _bad(f"outputs lists an entry twice: {list(self.outputs)}")
         if self.naming not in NAMINGS:
             raise _bad(f"naming {self.naming!r} is not one of {list(NAMINGS)}")
+        if self.vad not in VADS:
+            raise _bad(f"vad {self.vad!r} is not one of {list(VADS)}")
         checks = {
             "avatar must be 1..128 characters": 1 <= len(self.avatar) <= 128,
             "fps must be 1..120": 1 <= self.fps <= 120,

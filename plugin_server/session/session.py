@@ -15,10 +15,11 @@ session owns everything else:
   (counted in stats) instead of piling up work.
 - Inputs. Audio chunks are queued per stream and placed on the clock frame by frame (`timeline`);
   user motion is queued per frame; every queue is bounded.
-- Turns. Client cues and a server-side energy detector drive idle / avatar_speaking /
-  user_speaking / both. `interrupt` (barge-in) drops the avatar audio not yet played and mutes
-  the avatar stream until the next `avatar_start` cue: from the next block on the generator hears
-  silence, so the mouth closes within one block.
+- Turns. Client cues and a server-side speech detector per audio stream (`vad`: silero-vad, or a
+  block-energy detector) drive idle / avatar_speaking / user_speaking / both. `interrupt`
+  (barge-in) drops the avatar audio not yet played and mutes the avatar stream until the next
+  `avatar_start` cue: from the next block on the generator hears silence, so the mouth closes
+  within one block.
 - Errors. Malformed or out-of-order input becomes an `error` message; the session goes on.
 
 Threading: a session is not thread-safe; drive it from one task.
@@ -79,7 +80,8 @@ from .mapping import map_frames
 from .outbox import Outbox
 from .postprocess import MotionShaper
 from .timeline import RATE_16K, AudioTimeline
-from .turns import EnergyVad, TurnState
+from .turns import TurnState
+from .vad import Vad, VadUnavailableError, make_vad, silero_available
 
 logger = logging.getLogger(__name__)
 
@@ -200,7 +202,8 @@ class Session:
         self.user_motion_dropped = 0
         # turns
         self.turns = TurnState()
-        self._vad = {"avatar": EnergyVad(), "user": EnergyVad()}
+        self._vad_kind = self.config.vad
+        self._vad: dict[str, Vad] = self._make_vads(self._vad_kind)
         # generator
         self.stream: AvatarStream | None = None
         self._shaper: MotionShaper | None = None
@@ -475,6 +478,11 @@ class Session:
     def _on_config(self, msg: Config) -> list[ServerMessage]:
         new = self.config.merged(msg.config)
         self._check_config(new)
+        if new.vad != self._vad_kind:
+            vads = self._make_vads(new.vad)
+            for name, vad in vads.items():  # the new detector takes over the current decision
+                vad.speaking = self._vad[name].speaking
+            self._vad, self._vad_kind = vads, new.vad
         changed = set(new.changed_keys(self.config))
         if changed & REBUILD_KEYS:
             self._rebuild = True
@@ -543,9 +551,21 @@ class Session:
             raise ProtocolError(ErrorCode.BAD_CONFIG, str(e)) from None
         return sc
 
+    def _make_vads(self, kind: str) -> dict[str, Vad]:
+        try:
+            return {"avatar": make_vad(kind), "user": make_vad(kind)}
+        except VadUnavailableError as e:
+            raise ProtocolError(ErrorCode.UNSUPPORTED, f"vad {kind!r}: {e}; use vad 'energy'") from None
+
     def _check_config(self, cfg: SessionConfig) -> AvatarForcingModel:
         """Refuse a config this session cannot serve; returns its model."""
         model = self._model(cfg.model)
+        if cfg.vad == "silero" and not silero_available():
+            raise ProtocolError(
+                ErrorCode.UNSUPPORTED,
+                "vad 'silero' needs onnxruntime (pip install 'avatar-forcing[vad]') and the bundled "
+                "models/weights/silero_vad.onnx; this server has 'energy' only",
+            )
         if cfg.fps != model.card.fps:
             raise ProtocolError(
                 ErrorCode.UNSUPPORTED,
@@ -647,8 +667,8 @@ class Session:
         frames = shaper.apply(block, self.config.motion_intensity, self.config.blink)
         if self._arkit_blocks is not None:
             self._arkit_blocks.append((k0, frames))
-        audio = self._avatar.take_block(k0, n)
-        user_audio = self._user.take_block(k0, n)
+        audio, audio16 = self._avatar.take_block_with_16k(k0, n)
+        user_audio, user16 = self._user.take_block_with_16k(k0, n)
         self.next_frame = k0 + n
         self.frames_generated += n
         self.blocks_generated += 1
@@ -693,9 +713,10 @@ class Session:
                 )
         if cfg.server_vad:
             seconds = n / self.fps
+            at_16k = self._vad_kind == "silero"  # silero: the front end's 16 kHz mono audio
             for name, samples, setter in (
-                ("avatar", audio, self.turns.set_avatar),
-                ("user", user_audio, self.turns.set_user),
+                ("avatar", audio16 if at_16k else audio, self.turns.set_avatar),
+                ("user", user16 if at_16k else user_audio, self.turns.set_user),
             ):
                 change = self._vad[name].update(samples, seconds)
                 if change is not None:

@@ -9,7 +9,8 @@ overlapped), and the placed audio is exactly what the avatar "hears" and what is
 
 Each placed frame is also resampled to 16 kHz mono for the audio front end (one libsoxr stream per
 timeline). Frames are placed a little ahead of the block being generated (the front end's
-look-ahead); `take_block` hands back the native-rate samples of a generated block.
+look-ahead); `take_block` hands back the native-rate samples of a generated block
+(`take_block_with_16k` also their 16 kHz audio, for the silero speech detector).
 """
 
 from __future__ import annotations
@@ -188,17 +189,28 @@ class AudioTimeline:
     def take_block(self, frame0: int, n: int) -> np.ndarray:
         """The placed samples of frames frame0 .. frame0 + n - 1 at the stream's rate, `(k, C)`;
         placed frames before frame0 are discarded, frames never placed are silence."""
+        return self.take_block_with_16k(frame0, n)[0]
+
+    def take_block_with_16k(self, frame0: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """`take_block`, plus the 16 kHz mono audio fed to the front end for those frames `(m,)`
+        (silence for frames never placed)."""
         while self._placed and self._placed[0].frame < frame0:
             self._placed.popleft()
         parts: list[np.ndarray] = []
+        parts16: list[np.ndarray] = []
         for i in range(frame0, frame0 + n):
             if self._placed and self._placed[0].frame == i:
                 p = self._placed.popleft()
+                parts16.append(p.x16)
                 if p.samples is not None:
                     parts.append(p.samples)
                     continue
+            else:
+                n16 = (i + 1) * RATE_16K // self.fps - i * RATE_16K // self.fps
+                parts16.append(np.zeros(n16, np.float32))
             parts.append(np.zeros((self.frame_samples(i), self.channels), np.float32))
-        return np.concatenate(parts) if parts else np.zeros((0, self.channels), np.float32)
+        block = np.concatenate(parts) if parts else np.zeros((0, self.channels), np.float32)
+        return block, np.concatenate(parts16) if parts16 else np.zeros(0, np.float32)
 
     def replay_16k(self) -> np.ndarray:
         """The 16 kHz audio already fed for frames placed but not yet taken (to prime a new front

@@ -31,10 +31,12 @@ def test_defaults_and_round_trip() -> None:
             "motion_intensity": 2,
             "blink": {"enabled": False},
             "server_vad": False,
+            "vad": "energy",
             "stats_interval_s": 0.5,
         }
     )
     assert full.outputs == ("motion", "frames") and full.u_cfg == 0.0 and full.blink.enabled is False
+    assert full.vad == "energy"
     assert SessionConfig.from_dict(full.to_dict()) == full
 
 
@@ -64,10 +66,18 @@ def test_unknown_keys_list_the_valid_ones() -> None:
         {"blink": 1},
         {"avatar": ""},
         {"stats_interval_s": 0},
+        {"vad": "webrtc"},
+        {"vad": None},
     ],
 )
 def test_bad_values(d: dict) -> None:
     _bad(d)
+
+
+def test_vad_choices_are_listed() -> None:
+    assert "'silero', 'energy'" in _bad({"vad": "webrtc"}).message
+    with pytest.raises(ProtocolError, match="'silero', 'energy'"):
+        SessionConfig(vad="webrtc")  # type: ignore[arg-type]
 
 
 def test_merged_is_partial_and_blink_merges_key_by_key() -> None:

@@ -92,6 +92,18 @@ def test_timeline_places_audio_frame_by_frame() -> None:
     assert e.value.code == ErrorCode.BUFFER_FULL and tl.dropped_s == pytest.approx(2.0)
 
 
+def test_timeline_hands_back_the_16k_audio_of_a_block() -> None:
+    tl = AudioTimeline("user", 25, max_pending_s=1.0)
+    x = np.full((2400, 2), 0.25, np.float32)  # 50 ms stereo at 48 kHz
+    tl.push(x, "f32le", 48000, 2)
+    fed = tl.place_until(4)
+    block, x16 = tl.take_block_with_16k(0, 4)
+    assert block.shape == (4 * 1920, 2) and np.array_equal(x16, fed)  # what the front end heard
+    assert 0 < len(x16) <= 4 * 640 and abs(float(np.median(x16[400:700])) - 0.25) < 0.01
+    block, x16 = tl.take_block_with_16k(4, 2)  # never placed: silence at both rates
+    assert block.shape == (2 * 1920, 2) and x16.shape == (1280,) and not x16.any() and not block.any()
+
+
 def test_timeline_interrupt_and_skip() -> None:
     tl = AudioTimeline("avatar", 25, max_pending_s=10.0)
     tl.push(np.ones((16000, 1), np.float32) * 0.5, "s16le", 16000, 1)  # 1 s
