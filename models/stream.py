@@ -4,11 +4,15 @@
 the user-motion buffer, the generator's streaming sampler) and produces motion block by block as
 soon as the conditions of a whole block are in. The server, `animate`, the demo and evaluation all
 drive this class; the denoising loop itself lives only in `StreamingSampler`.
+
+`step` = `prepare_step` (take the block's conditions) + the generator + `finish_step` (ARKit
+frames); a server that batches several streams' blocks calls the two halves itself.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -21,6 +25,27 @@ from models.generator.sampler import StreamingSampler
 from models.motion.arkit import ArkitSpace
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PendingStep:
+    """A block whose conditions are in, waiting for the generator (`AvatarStream.prepare_step`)."""
+
+    stream: AvatarStream
+    cond: Conditions  # (1, n, .) raw condition features of the block
+
+    @property
+    def frames(self) -> int:
+        return self.cond.frames
+
+    @property
+    def sampler(self) -> StreamingSampler:
+        return self.stream.sampler
+
+    @property
+    def generator(self) -> torch.Generator:
+        """The stream's own random generator: seeded streams draw the same noise batched or not."""
+        return self.stream._rng
 
 
 class AvatarStream:
@@ -107,6 +132,15 @@ class AvatarStream:
 
     def step(self, allow_partial: bool = False) -> np.ndarray | None:
         """Generate the next block when its conditions are in: (n, 58) clamped ARKit frames."""
+        pending = self.prepare_step(allow_partial)
+        if pending is None:
+            return None
+        return self.finish_step(pending, self.sampler.step(pending.cond, generator=pending.generator))
+
+    def prepare_step(self, allow_partial: bool = False) -> PendingStep | None:
+        """The generator inputs of the next block, when its conditions are in (taken from the
+        buffers). Run the generator on them (`StreamingSampler.step`, or several streams at once
+        with `models.generator.batched.step_batched`), then hand the motion to `finish_step`."""
         need = self.block_frames
         have = self.available_frames()
         if have < need and not (allow_partial and have > 0):
@@ -117,9 +151,20 @@ class AvatarStream:
             self._take(self._user, n)[None],
             self._take(self._motion, n)[None],
         )
-        motion = self.sampler.step(cond, generator=self._rng)[0]  # (n, D) normalised
-        self.frames_out += n
-        out = self.model.card.stats.denormalize(motion).numpy()
+        return PendingStep(self, cond)
+
+    def finish_step(
+        self,
+        pending: PendingStep,
+        motion: torch.Tensor,  # (1, n, D) normalised motion from the generator
+    ) -> np.ndarray:  # (n, 58) clamped ARKit frames
+        """The generated block of `prepare_step` as ARKit frames."""
+        if pending.stream is not self:
+            raise ValueError("this pending step belongs to another stream")
+        if tuple(motion.shape) != (1, pending.frames, self.dim):
+            raise ValueError(f"motion must be {(1, pending.frames, self.dim)}; got {tuple(motion.shape)}")
+        self.frames_out += pending.frames
+        out = self.model.card.stats.denormalize(motion[0]).numpy()
         return ArkitSpace.clamp(out)
 
     def generate_available(self, allow_partial: bool = False) -> np.ndarray:

@@ -20,6 +20,7 @@ cross-attention keys/values; the guidance branches run batched in one forward.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import torch
 
@@ -89,7 +90,18 @@ class StreamingSampler:
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:  # (B, n, dim_motion) clean motion
         cache = self._require_cache()
-        model, g = self.model, self.model.config
+        cond, noise = self._block_inputs(cond, noise, generator)
+        return self._denoise(cache, cond, noise, [cond.batch], [generator])
+
+    def _block_inputs(
+        self,
+        cond: Conditions,  # (B, n, .)
+        noise: torch.Tensor | None,  # (B, n, dim_motion) or None
+        generator: torch.Generator | None,
+    ) -> tuple[Conditions, torch.Tensor]:  # (B, n, .) on the model's device/dtype, (B, n, D)
+        """Check one stream's inputs for its next block and draw its noise when none is given."""
+        cache = self._require_cache()
+        g = self.model.config
         b, n = cond.batch, cond.frames
         if b != cache.ref.shape[0]:
             raise ValueError(f"conditions have batch {b}, the stream was reset with {cache.ref.shape[0]}")
@@ -112,6 +124,34 @@ class StreamingSampler:
             noise = torch.randn(b, n, g.dim_motion, generator=generator, device=p.device, dtype=p.dtype)
         elif tuple(noise.shape) != (b, n, g.dim_motion):
             raise ValueError(f"noise must be {(b, n, g.dim_motion)}; got {tuple(noise.shape)}")
+        return cond, noise.to(p)
+
+    def _denoise(
+        self,
+        cache: GeneratorCache,  # the streams' caches stacked along the batch axis (G*B rows, branch-major)
+        cond: Conditions,  # (B, n, .) checked conditions of every stream, stacked
+        noise: torch.Tensor,  # (B, n, D)
+        rows: Sequence[int],  # batch rows of each stream, in stacking order; sum = B
+        generators: Sequence[torch.Generator | None],  # one per stream: its own noise draws
+    ) -> torch.Tensor:  # (B, n, D) clean motion; `cache` is advanced
+        """The denoising loop of one block: the only one there is.
+
+        `step` runs it for one stream; `models.generator.batched.step_batched` for several
+        compatible streams at once, stacked along the batch axis. Noise drawn here (noisy context
+        and history, `context_timestep` > 0) is drawn stream by stream, each with its own
+        generator, so a seeded stream gets the same numbers batched or not.
+        """
+        model, g = self.model, self.model.config
+        b, n = cond.batch, cond.frames
+        p = cache.ref
+
+        def randn(shape: torch.Size) -> torch.Tensor:  # (B, ...) drawn per stream, then stacked
+            parts = [
+                torch.randn((r, *shape[1:]), generator=gen, device=p.device, dtype=p.dtype)
+                for r, gen in zip(rows, generators, strict=True)
+            ]
+            return parts[0] if len(parts) == 1 else torch.cat(parts)
+
         c = cache.num_context
         cond_in = Conditions.cat([cache.context_cond, cond]) if c else cond  # (B, c + n, .)
         ctx_t = float(self.config.context_timestep)
@@ -119,9 +159,8 @@ class StreamingSampler:
         context = cache.context
         if c and ctx_t > 0:
             assert context is not None
-            ctx_noise = torch.randn(context.shape, generator=generator, device=p.device, dtype=p.dtype)
-            context = interpolate(context, ctx_noise, torch.tensor(ctx_sigma, dtype=p.dtype))
-        x = torch.cat([context, noise.to(p)], dim=1) if c else noise.to(p)  # (B, c + n, D)
+            context = interpolate(context, randn(context.shape), torch.tensor(ctx_sigma, dtype=p.dtype))
+        x = torch.cat([context, noise], dim=1) if c else noise  # (B, c + n, D)
         n_in = c + n
 
         # Once per block: condition tokens and cross-attention keys/values of every branch.
@@ -164,8 +203,7 @@ class StreamingSampler:
         if last_kv is None:
             seen = clean
             if ctx_t > 0:
-                kv_noise = torch.randn(clean.shape, generator=generator, device=p.device, dtype=p.dtype)
-                seen = interpolate(clean, kv_noise, torch.tensor(ctx_sigma, dtype=p.dtype))
+                seen = interpolate(clean, randn(clean.shape), torch.tensor(ctx_sigma, dtype=p.dtype))
             levels = torch.full((b * self.branches, n_in), ctx_t, device=p.device, dtype=p.dtype)
             refresh = model(
                 seen.repeat(self.branches, 1, 1),

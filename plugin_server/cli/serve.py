@@ -48,6 +48,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--grace", type=float, default=30.0, help="seconds a dropped session waits for a resume (default: 30)"
     )
     p.add_argument("--threads", type=int, help="torch CPU threads for generation (default: torch's choice)")
+    p.add_argument(
+        "--max-batch",
+        type=int,
+        default=8,
+        help="most sessions whose due blocks run as one batched forward pass (default: 8; 1: no batching)",
+    )
+    p.add_argument(
+        "--batch-window-ms",
+        type=float,
+        default=5.0,
+        help="sessions due within this many ms of each other share a batched pass (default: 5, max 40)",
+    )
 
 
 def _load_model(spec: str | None):  # type: ignore[no-untyped-def]
@@ -77,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
             allowed_origins=tuple(args.allow_origin) if args.allow_origin else DEFAULT_ORIGINS,
             max_sessions=args.max_sessions,
             grace_s=args.grace,
+            max_batch=args.max_batch,
+            batch_window_s=args.batch_window_ms / 1000.0,
         )
     except InsecureBindError as e:
         print(f"error: {e}", file=sys.stderr)

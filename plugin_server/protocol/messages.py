@@ -312,6 +312,7 @@ class Stats(ServerMessage):
     rtf: float  # compute seconds / generated seconds over the last interval (< 1: real time)
     block_ms: float  # mean compute time of one block over the last interval
     queues: dict[str, float]  # depths of the bounded queues
+    batched_blocks: int = 0  # blocks generated in one forward pass with other sessions' blocks
 
 
 @dataclass(frozen=True, kw_only=True)

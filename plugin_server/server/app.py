@@ -18,8 +18,14 @@ Per connection (one asyncio task, as in the session core's recipe):
 
 Generation runs on **one shared single-thread executor**: sessions never run the model at the
 same time (on a small CPU, two concurrent forward passes only slow each other down and starve
-the event loop), each session has at most one tick queued, so the executor serves sessions
-round-robin. The event loop only parses, encodes and sends.
+the event loop). Tickers do not call the executor themselves: each queues its session (holding
+its lock) with the generation loop, which waits up to `batch_window_s` for the other sessions
+that fall due within that window, then ticks every queued session in one executor job
+(`plugin_server.session.batching.tick_sessions`): the due blocks of compatible sessions run as one
+batched forward pass (`models.generator.batched`), at most `max_batch` sessions per pass. Each
+session has at most one tick queued, so no session waits for more than one job of the others.
+Counters (steps, blocks, batched blocks) are in `/health` under `generation`. The event loop only
+parses, encodes and sends.
 
 A slow client never stalls the others: its outbox is bounded (the oldest blocks are dropped,
 counted in `stats.dropped_frames`), its sends run in its own sender task, and a single send that
@@ -60,6 +66,7 @@ from plugin_server.protocol import (
     encode,
 )
 from plugin_server.session import ModelFactory, SessionLimits, SessionRegistry
+from plugin_server.session.batching import TickReport, tick_sessions
 from plugin_server.sinks import Sink
 
 from .routing import SinkRouter
@@ -93,6 +100,10 @@ class ServerConfig:
         ping_interval_s / ping_timeout_s / close_timeout_s: websocket keepalive and closing.
         expire_interval_s: how often detached sessions past their grace period are closed.
         max_queue: incoming frames the websocket library buffers per connection (backpressure).
+        batch_window_s: sessions whose blocks fall due within this many seconds of each other
+            share one batched generator step: the generation loop waits up to this long for
+            them (0: batch only the sessions already queued).
+        max_batch: most sessions in one batched generator step.
     """
 
     host: str = "127.0.0.1"
@@ -111,6 +122,8 @@ class ServerConfig:
     close_timeout_s: float = 2.0
     expire_interval_s: float = 1.0
     max_queue: int = 16
+    batch_window_s: float = 0.005
+    max_batch: int = 8
 
     def __post_init__(self) -> None:
         if not 0 <= self.port < 65536:
@@ -121,6 +134,10 @@ class ServerConfig:
             raise ValueError("grace_s must be >= 0")
         if not 0.001 <= self.tick_interval_s <= 0.04:
             raise ValueError("tick_interval_s must be within 0.001..0.04 s (a block is 40 ms or more)")
+        if not 0.0 <= self.batch_window_s <= 0.04:
+            raise ValueError("batch_window_s must be within 0..0.04 s (a block is 40 ms or more)")
+        if self.max_batch < 1:
+            raise ValueError("max_batch must be >= 1")
         for name in ("send_timeout_s", "hello_timeout_s", "close_timeout_s", "expire_interval_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
@@ -144,6 +161,37 @@ class _Entry:
     session: TappedSession
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     ws: ServerConnection | None = None
+
+
+@dataclass
+class GenerationStats:
+    """What the generation thread did since the server started (`/health` -> `generation`)."""
+
+    jobs: int = 0  # executor jobs; each ticks every session queued at that moment
+    steps: int = 0  # generator steps: one forward pass per group of compatible due sessions
+    blocks: int = 0  # blocks generated
+    batched_blocks: int = 0  # blocks that shared their step with other sessions' blocks
+    largest_batch: int = 0  # most sessions in one step
+
+    def add(self, report: TickReport) -> None:
+        self.jobs += 1
+        self.steps += report.steps
+        self.blocks += report.blocks
+        self.batched_blocks += report.batched_blocks
+        self.largest_batch = max([self.largest_batch, *report.batch_sizes])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "jobs": self.jobs,
+            "steps": self.steps,
+            "blocks": self.blocks,
+            "batched_blocks": self.batched_blocks,
+            "blocks_per_step": round(self.blocks / self.steps, 3) if self.steps else 0.0,
+            "largest_batch": self.largest_batch,
+        }
+
+
+_Request = tuple[TappedSession, "asyncio.Future[list[ServerMessage]]"]
 
 
 class AvatarServer:
@@ -177,6 +225,10 @@ class AvatarServer:
         self._entries: dict[str, _Entry] = {}
         self._attached: dict[str, float] = {}  # session id -> created_at, for sink ownership
         self._executor: ThreadPoolExecutor | None = None
+        self._requests: list[_Request] = []  # sessions queued for the next generation job
+        self._queued = asyncio.Event()
+        self._generation: asyncio.Task[None] | None = None
+        self.generation = GenerationStats()
         self._server: Server | None = None
         self._janitor: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
@@ -212,6 +264,7 @@ class AvatarServer:
         self.port = int(self._server.sockets[0].getsockname()[1])
         self._started_at = self._clock()
         self._janitor = asyncio.create_task(self._expire_loop(), name="avatar-janitor")
+        self._generation = asyncio.create_task(self._generation_loop(), name="avatar-generation")
         log.info(
             "listening on %s (token %s, %d sink(s), up to %d sessions)",
             self.url,
@@ -239,6 +292,10 @@ class AvatarServer:
             async with entry.lock:
                 self.registry.close(sid)
         self._attached.clear()
+        if self._generation is not None:
+            self._generation.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._generation
         await asyncio.to_thread(self.router.stop)
         if self._executor is not None:
             await asyncio.to_thread(self._executor.shutdown, True)
@@ -272,6 +329,7 @@ class AvatarServer:
             "attached": len(self._attached),
             "max_sessions": self.config.max_sessions,
             "uptime_s": round(self._clock() - self._started_at, 3) if self._started_at else 0.0,
+            "generation": self.generation.to_dict(),
         }
         if self.router:
             out["sinks"] = self.router.stats()
@@ -468,41 +526,125 @@ class AvatarServer:
             entry.ws = None
         self._update_owner()
 
-    def _tick(self, session: TappedSession) -> tuple[list[ServerMessage], list[Any]]:
-        """In the generation thread: one tick at the current time, and its ARKit blocks."""
-        out = session.tick(self._clock())
-        blocks = session.take_blocks()
-        if blocks or out:
-            try:
-                self.router.offer(session.id, session.fps, blocks, out)
-            except Exception:  # a sink problem must never cost the client its output
-                session.log.exception("routing to the sinks failed")
-        return out, blocks
+    # --- generation --------------------------------------------------------------------------
+    def _tick_many(self, sessions: list[TappedSession]) -> list[list[ServerMessage]]:
+        """In the generation thread: tick every queued session at the current time (compatible
+        due blocks batched) and route each one's output and ARKit blocks to the sinks."""
+        report = tick_sessions(
+            sessions, self._clock(), early_s=self.config.batch_window_s, max_batch=self.config.max_batch
+        )
+        self.generation.add(report)
+        for session, out in zip(sessions, report.outputs, strict=True):
+            blocks = session.take_blocks()
+            if blocks or out:
+                try:
+                    self.router.offer(session.id, session.fps, blocks, out)
+                except Exception:  # a sink problem must never cost the client its output
+                    session.log.exception("routing to the sinks failed")
+        return report.outputs
+
+    def _time_to_due(self, session: TappedSession, now: float) -> float | None:
+        """Seconds until the session's next block falls due (<= 0: due); None when it has none."""
+        stream = session.stream
+        if stream is None or not session.started or session.paused or session.closed:
+            return None
+        due = (session.next_frame + stream.block_frames) / session.fps
+        return due - session.clock(now)
 
     def _next_wait(self, session: TappedSession) -> float:
         """Seconds until the session's next block falls due, within (1 ms, tick_interval_s)."""
         cap = self.config.tick_interval_s
-        stream = session.stream
-        if stream is None or not session.started or session.paused:
-            return cap
-        due = (session.next_frame + stream.block_frames) / session.fps
-        return min(cap, max(0.001, due - session.clock(self._clock())))
+        wait = self._time_to_due(session, self._clock())
+        return cap if wait is None else min(cap, max(0.001, wait))
+
+    async def _generate(self, session: TappedSession) -> list[ServerMessage]:
+        """Queue a tick of `session` for the next generation job and wait for its output. The
+        caller holds the session's lock until this returns (the thread may be running it)."""
+        if self._generation is None or self._generation.done():
+            raise RuntimeError("the generation loop is not running")
+        future: asyncio.Future[list[ServerMessage]] = asyncio.get_running_loop().create_future()
+        request = (session, future)
+        self._requests.append(request)
+        self._queued.set()
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            if request in self._requests:  # not taken yet: withdraw it
+                self._requests.remove(request)
+            elif not future.done():  # never release the lock while the thread still runs the session
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await future
+            raise
+
+    async def _gather(self) -> None:
+        """Before a job: wait (at most `batch_window_s`, plus 2 ms of timer slack) for the
+        sessions whose blocks fall due within the window, so they share its batched steps."""
+        window = self.config.batch_window_s
+        if window <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + window + 0.002
+        while True:
+            queued = {id(s) for s, _ in self._requests}
+            now = self._clock()
+            coming = False
+            for entry in self._entries.values():
+                if entry.ws is None or id(entry.session) in queued:
+                    continue
+                wait = self._time_to_due(entry.session, now)
+                if wait is not None and wait <= window:
+                    coming = True
+                    break
+            left = deadline - loop.time()
+            if not coming or left <= 0:
+                return
+            self._queued.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._queued.wait(), left)
+
+    async def _generation_loop(self) -> None:
+        """Run the queued ticks, one executor job at a time, until cancelled (by `stop`)."""
+        loop = asyncio.get_running_loop()
+        assert self._executor is not None
+        try:
+            while True:
+                await self._queued.wait()
+                await self._gather()
+                self._queued.clear()
+                batch, self._requests = self._requests, []
+                if not batch:
+                    continue
+                job = loop.run_in_executor(self._executor, self._tick_many, [s for s, _ in batch])
+                try:
+                    outputs = await asyncio.shield(job)
+                except asyncio.CancelledError:
+                    with contextlib.suppress(Exception):
+                        outputs = await job  # let the running job finish and hand out its output
+                        _settle(batch, outputs)
+                    raise
+                except Exception as e:
+                    log.exception("a generation job failed")
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(e)
+                    continue
+                _settle(batch, outputs)
+        finally:
+            for _, future in self._requests:
+                future.cancel()
+            self._requests = []
 
     async def _ticker(
         self, ws: ServerConnection, entry: _Entry, conn: int, wake: asyncio.Event, stop: asyncio.Event
     ) -> None:
-        loop = asyncio.get_running_loop()
         session = entry.session
-        assert self._executor is not None
         while not stop.is_set():
             async with entry.lock:
                 if session.connection != conn or session.closed:
                     break
-                job = loop.run_in_executor(self._executor, self._tick, session)
                 try:
-                    out, _ = await asyncio.shield(job)
+                    out = await self._generate(session)
                 except asyncio.CancelledError:
-                    await job  # never release the lock while the thread still runs the session
                     raise
                 except Exception:
                     session.log.exception("tick failed")
@@ -552,6 +694,12 @@ class AvatarServer:
                 return
             except ConnectionClosed:
                 return
+
+
+def _settle(batch: list[_Request], outputs: list[list[ServerMessage]]) -> None:
+    for (_, future), out in zip(batch, outputs, strict=True):
+        if not future.done():
+            future.set_result(out)
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:

@@ -12,7 +12,10 @@ session owns everything else:
   it is due when the clock reaches (s + n) / fps. `tick` generates every due block (at most
   `SessionLimits.max_blocks_per_tick` per call); when inputs are late, missing audio is silence and
   missing user motion holds the last frame. A session more than `max_lag_s` behind skips ahead
-  (counted in stats) instead of piling up work.
+  (counted in stats) instead of piling up work. A tick is three phases, `prepare_block` (inputs
+  placed, generator inputs taken), the generator step, `finish_block` (outputs), then `periodic`
+  (stats); `batching.tick_sessions` runs them for several sessions at once, stepping the
+  generators of compatible sessions as one batched forward pass.
 - Inputs. Audio chunks are queued per stream and placed on the clock frame by frame (`timeline`);
   user motion is queued per frame; every queue is bounded.
 - Turns. Client cues and a server-side speech detector per audio stream (`vad`: silero-vad, or a
@@ -43,7 +46,7 @@ from models.bundle import AvatarForcingModel
 from models.generator.config import ConfigError, SamplerConfig
 from models.generator.sampler import StreamingSampler
 from models.motion.arkit import ARKIT_DIM, INDEX, canonical_name
-from models.stream import AvatarStream
+from models.stream import AvatarStream, PendingStep
 from plugin_server.protocol import (
     DEFAULT_LIMITS,
     PROTOCOL_VERSION,
@@ -76,6 +79,7 @@ from plugin_server.protocol import (
     encode_pcm,
 )
 
+from .batching import tick_sessions
 from .mapping import map_frames
 from .outbox import Outbox
 from .postprocess import MotionShaper
@@ -124,6 +128,21 @@ class SessionLimits:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class PendingBlock:
+    """A session's due block with its generator inputs taken (`Session.prepare_block`); the
+    generator's motion for it goes back through `Session.finish_block`."""
+
+    session: Session
+    step: PendingStep  # the stream's conditions of the block, its sampler and random generator
+    frame: int  # first frame of the block
+    late: bool  # more than one block period after it was due
+
+    @property
+    def frames(self) -> int:
+        return self.step.frames
 
 
 class SessionLog(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -213,6 +232,7 @@ class Session:
         # stats
         self.frames_generated = 0
         self.blocks_generated = 0
+        self.batched_blocks = 0  # blocks generated in a forward pass shared with other sessions
         self.late_blocks = 0
         self.skipped_frames = 0
         self.errors = 0
@@ -301,33 +321,85 @@ class Session:
         return blocks
 
     def tick(self, now: float) -> list[ServerMessage]:
-        """Generate every block that is due at `now`, plus periodic stats."""
+        """Generate every block that is due at `now`, plus periodic stats.
+
+        The same phases as a server that batches several sessions (`batching.tick_sessions`):
+        `prepare_block` -> the generator -> `finish_block`, then `periodic`."""
+        return tick_sessions([self], now).outputs[0]
+
+    # --- the phases of a tick (batching.tick_sessions drives them for several sessions) ------
+    def prepare_block(self, now: float, early_s: float = 0.0) -> PendingBlock | None:
+        """The next block when it is due at `now` (or within `early_s` of it): config changes
+        applied, its audio and user motion placed and fed to the stream, its generator inputs
+        taken. None when no block is due (or the session is closed, paused or not started).
+        Raises on internal errors: report them with `fail_block`."""
         now = self._now(now)
-        out: list[ServerMessage] = []
-        if self.closed:
-            return out
-        if self._origin is not None and not self.paused:
-            clock = self.clock(now)
-            for _ in range(self.session_limits.max_blocks_per_tick):
-                try:
-                    self._apply_pending()
-                    assert self.stream is not None
-                    n = self.stream.block_frames
-                    due = (self.next_frame + n) / self.fps
-                    if clock + 1e-9 < due:  # (float rounding of now - origin)
-                        break
-                    if clock - due > self.session_limits.max_lag_s:
-                        self._skip_ahead(clock, n)
-                    out += self._generate_block(n, late=clock - due > n / self.fps)
-                except Exception as e:  # a bug must not end the session: report, skip the block
-                    self.log.exception("internal error generating a block")
-                    out.append(self._error(ProtocolError(ErrorCode.INTERNAL, f"{type(e).__name__}: {e}")))
-                    self._rebuild = True
-                    self.next_frame += 1
-                    break
-        if self.config.wants("stats") and now - self._last_stats >= self.config.stats_interval_s:
-            out.append(self.stats(now))
-        return out
+        if self.closed or self._origin is None or self.paused:
+            return None
+        self._apply_pending()
+        stream = self.stream
+        assert stream is not None
+        n = stream.block_frames
+        clock = self.clock(now)
+        due = (self.next_frame + n) / self.fps
+        if clock + early_s + 1e-9 < due:  # (float rounding of now - origin)
+            return None
+        if clock - due > self.session_limits.max_lag_s:
+            self._skip_ahead(clock, n)
+        late = clock - due > n / self.fps
+        k0 = self.next_frame
+        need = stream.frames_out + n
+        end = k0 + n + self._look_frames
+        self._feed(
+            self._avatar, stream.push_avatar_audio, lambda: stream.avatar_audio.frames_emitted, need, k0, end
+        )
+        self._feed(
+            self._user, stream.push_user_audio, lambda: stream.user_audio.frames_emitted, need, k0, end
+        )
+        motion = []
+        for _ in range(n):
+            if self._motion_q:
+                self._last_user = self._motion_q.popleft()
+            motion.append(self._last_user)
+        stream.push_user_motion(np.stack(motion))
+        step = stream.prepare_step()
+        if step is None:  # the feeds place up to 16 extra frames of audio: cannot happen
+            raise RuntimeError(f"no block after feeding {need} frames")
+        return PendingBlock(self, step, k0, late)
+
+    def finish_block(
+        self,
+        block: PendingBlock,
+        motion: torch.Tensor,  # (1, n, D) the generator's normalised motion for `block`
+        compute_s: float = 0.0,
+        batch: int = 1,
+    ) -> list[ServerMessage]:
+        """Emit a block the generator has run: motion, avatar audio, frames, turn events.
+        `compute_s`: this session's share of the generator time; `batch`: sessions in that step."""
+        if block.session is not self:
+            raise ValueError("this block belongs to another session")
+        self._iv_compute += compute_s
+        if batch > 1:
+            self.batched_blocks += 1
+        frames = block.step.stream.finish_step(block.step, motion)  # (n, 58) ARKit
+        return self._emit_block(block.frame, block.frames, frames, block.late)
+
+    def fail_block(self, error: BaseException) -> ServerMessage:
+        """An internal error while generating a block: report it, restart the generator at the
+        next block and move on by one frame (a bug must not end the session)."""
+        self.log.error("internal error generating a block", exc_info=error)
+        self._rebuild = True
+        self.next_frame += 1
+        return self._error(ProtocolError(ErrorCode.INTERNAL, f"{type(error).__name__}: {error}"))
+
+    def periodic(self, now: float) -> list[ServerMessage]:
+        """The end of a tick: the stats message when its interval is up."""
+        now = self._now(now)
+        if self.closed or not self.config.wants("stats"):
+            return []
+        if now - self._last_stats >= self.config.stats_interval_s:
+            return [self.stats(now)]
+        return []
 
     def stats(self, now: float) -> Stats:
         """The stats message now (resets the interval measures)."""
@@ -336,6 +408,7 @@ class Session:
             t=round(self.clock(now), 6),
             frames_generated=self.frames_generated,
             blocks_generated=self.blocks_generated,
+            batched_blocks=self.batched_blocks,
             late_blocks=self.late_blocks,
             skipped_frames=self.skipped_frames,
             dropped_frames=self.outbox.dropped_frames,
@@ -640,30 +713,10 @@ class Session:
                 push(x, RATE_16K)
             extra += 1
 
-    def _generate_block(self, n: int, late: bool) -> list[ServerMessage]:
-        stream, shaper = self.stream, self._shaper
-        assert stream is not None and shaper is not None
-        k0 = self.next_frame
-        need = stream.frames_out + n
-        end = k0 + n + self._look_frames
-        self._feed(
-            self._avatar, stream.push_avatar_audio, lambda: stream.avatar_audio.frames_emitted, need, k0, end
-        )
-        self._feed(
-            self._user, stream.push_user_audio, lambda: stream.user_audio.frames_emitted, need, k0, end
-        )
-        motion = []
-        for _ in range(n):
-            if self._motion_q:
-                self._last_user = self._motion_q.popleft()
-            motion.append(self._last_user)
-        stream.push_user_motion(np.stack(motion))
-        t0 = self._timer()
-        with torch.inference_mode():
-            block = stream.step()
-        self._iv_compute += self._timer() - t0
-        if block is None:  # the feeds place up to 16 extra frames of audio: cannot happen
-            raise RuntimeError(f"no block after feeding {need} frames")
+    def _emit_block(self, k0: int, n: int, block: np.ndarray, late: bool) -> list[ServerMessage]:
+        """Frames k0 .. k0 + n - 1 are generated ((n, 58) ARKit): shape, count and send them."""
+        shaper = self._shaper
+        assert shaper is not None
         frames = shaper.apply(block, self.config.motion_intensity, self.config.blink)
         if self._arkit_blocks is not None:
             self._arkit_blocks.append((k0, frames))
