@@ -51,6 +51,9 @@ class GeneratorConfig:
     rope_theta: float = 10000.0
     time_freq_dim: int = 256
     cond_dropout: float = 0.1  # per condition stream, per sample, in training
+    # Not in the paper: a direct path from the user tokens to the condition tokens (zero-initialised),
+    # so user motion does not have to pass through the avatar-audio attention alone.
+    user_skip: bool = False
     ref_dropout: float = 0.1
 
     def __post_init__(self) -> None:

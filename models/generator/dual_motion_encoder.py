@@ -14,7 +14,9 @@ from torch import nn
 
 
 class DualMotionEncoder(nn.Module):
-    def __init__(self, dim_motion: int, dim_cond: int, heads: int, hidden: int) -> None:
+    def __init__(
+        self, dim_motion: int, dim_cond: int, heads: int, hidden: int, user_skip: bool = False
+    ) -> None:
         super().__init__()
         self.user_motion_embed = nn.Sequential(
             nn.Linear(dim_motion, dim_cond),
@@ -30,6 +32,8 @@ class DualMotionEncoder(nn.Module):
         self.avatar_attn = nn.MultiheadAttention(dim_cond, heads, batch_first=True)
         self.norm_avatar = nn.LayerNorm(dim_cond)
         self.to_tokens = nn.Linear(dim_cond, hidden)
+        # Optional (not in the release): user tokens straight into the condition tokens.
+        self.user_skip: nn.Linear | None = nn.Linear(dim_cond, hidden) if user_skip else None
 
     def forward(
         self,
@@ -42,4 +46,7 @@ class DualMotionEncoder(nn.Module):
         u = F.silu(self.norm_user(e + attn_u))
         attn_a, _ = self.avatar_attn(avatar_audio, u, u, need_weights=False)
         c = F.silu(self.norm_avatar(avatar_audio + attn_a))
-        return self.to_tokens(c)
+        tokens = self.to_tokens(c)  # (B, T, hidden)
+        if self.user_skip is not None:
+            tokens = tokens + self.user_skip(u)
+        return tokens

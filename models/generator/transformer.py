@@ -70,7 +70,7 @@ class MotionGenerator(nn.Module):
         self.config = c
         self.input_proj = nn.Linear(2 * c.dim_motion, c.hidden)
         self.time_embed = TimestepEmbedder(c.hidden, c.time_freq_dim)
-        self.cond_encoder = DualMotionEncoder(c.dim_motion, c.dim_cond, c.cond_heads, c.hidden)
+        self.cond_encoder = DualMotionEncoder(c.dim_motion, c.dim_cond, c.cond_heads, c.hidden, c.user_skip)
         self.adaln = nn.Linear(c.hidden, 6 * c.hidden)  # shared by all blocks
         self.blocks = nn.ModuleList(DFoTBlock(c.hidden, c.heads, c.mlp_ratio) for _ in range(c.depth))
         self.final_adaln = nn.Linear(c.hidden, 2 * c.hidden)

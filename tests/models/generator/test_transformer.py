@@ -4,6 +4,7 @@ import torch
 
 from models.generator.layers import apply_rope, rope_angles, timestep_features
 from models.generator.masks import alignment_mask, streaming_self_mask
+from models.generator.transformer import MotionGenerator
 
 from .conftest import TINY, random_conditions, random_model
 
@@ -100,3 +101,24 @@ def test_blockwise_condition_tokens_match_streamed_windows() -> None:
     assert torch.allclose(tokens[:, 5:10], second[:, 2:])
     assert torch.allclose(tokens[:, 10:], last[:, 2:])
     assert not torch.allclose(tokens, model.encode_conditions(cond), atol=1e-4)
+
+
+def test_user_skip_path_is_optional_and_carries_user_motion() -> None:
+    import dataclasses
+
+    from models.generator.conditions import Conditions
+
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(TINY, user_skip=True)
+    model = MotionGenerator(cfg)
+    assert model.cond_encoder.user_skip is not None
+    assert MotionGenerator(TINY).cond_encoder.user_skip is None  # the release's layout by default
+    cond = random_conditions(cfg, 6)
+    base = model.encode_conditions(cond)  # (B, T, hidden)
+    nn_skip = model.cond_encoder.user_skip
+    torch.nn.init.zeros_(nn_skip.weight)
+    torch.nn.init.zeros_(nn_skip.bias)
+    zeroed = model.encode_conditions(cond)
+    other = Conditions(cond.avatar_audio, cond.user_audio, cond.user_motion + 1.0)
+    assert not torch.allclose(base, zeroed)  # the skip contributes when its weights are not zero
+    assert not torch.allclose(model.encode_conditions(other), zeroed)
