@@ -4,6 +4,11 @@ Supported annotations: `bool`, `int` (not bool, |x| <= 2**53), `float` (ints acc
 only), `str`, `bytes` (base64 text in JSON frames), `None` unions, `Literal[...]`, `list[T]`,
 `tuple[T, ...]`, `dict[str, T]` and `Any` (any JSON-compatible value). Every failure is a
 `ProtocolError` naming the field path.
+
+Strings (values and map keys) must be valid Unicode: JSON lets a text frame spell a lone UTF-16
+surrogate (`"\\ud800"`), which Python decodes into a string that neither UTF-8 nor msgpack can
+carry. Such a string would poison every reply that echoes it (a config's `avatar`, for example,
+is in every `ack`), so it is refused here with `bad_value`.
 """
 
 from __future__ import annotations
@@ -24,6 +29,35 @@ MAX_SAFE_INT = 2**53
 
 def _name(value: object) -> str:
     return "null" if value is None else type(value).__name__
+
+
+def is_valid_text(s: str) -> bool:
+    """Whether `s` can go back on the wire: no lone surrogates (UTF-8 encodable)."""
+    if s.isascii():
+        return True
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_text(s: str, path: str) -> None:
+    if not is_valid_text(s):
+        raise ProtocolError(
+            ErrorCode.BAD_VALUE, f"{path}: not valid Unicode (a lone UTF-16 surrogate such as \\ud800)"
+        )
+
+
+def _check_key(k: object, path: str) -> None:
+    """A map key: a string of valid Unicode (checked before it becomes part of a path)."""
+    if not isinstance(k, str):
+        raise ProtocolError(ErrorCode.WRONG_TYPE, f"{path}: map keys must be strings")
+    if not is_valid_text(k):
+        raise ProtocolError(
+            ErrorCode.BAD_VALUE,
+            f"{path}: a map key is not valid Unicode (a lone UTF-16 surrogate such as \\ud800)",
+        )
 
 
 def check_value(value: Any, tp: Any, path: str, limits: Limits, text: bool, depth: int = 0) -> Any:
@@ -79,6 +113,7 @@ def check_value(value: Any, tp: Any, path: str, limits: Limits, text: bool, dept
             raise ProtocolError(
                 ErrorCode.TOO_LARGE, f"{path}: string longer than {limits.max_string_chars} characters"
             )
+        _check_text(value, path)
         return value
     if tp is bytes:
         if text:
@@ -111,8 +146,7 @@ def check_value(value: Any, tp: Any, path: str, limits: Limits, text: bool, dept
         _, item = typing.get_args(tp)
         out_d = {}
         for k, v in value.items():
-            if not isinstance(k, str):
-                raise ProtocolError(ErrorCode.WRONG_TYPE, f"{path}: map keys must be strings")
+            _check_key(k, path)
             out_d[k] = check_value(v, item, f"{path}.{k}", limits, text, depth + 1)
         return out_d
     raise TypeError(f"schema: unsupported annotation {tp!r} at {path}")  # a bug in a message class
@@ -123,8 +157,10 @@ def check_json(value: Any, path: str, limits: Limits, depth: int = 0) -> Any:
     if depth > limits.max_depth:
         raise ProtocolError(ErrorCode.TOO_LARGE, f"{path}: nested deeper than {limits.max_depth}")
     if value is None or isinstance(value, (bool, str)):
-        if isinstance(value, str) and len(value) > limits.max_string_chars:
-            raise ProtocolError(ErrorCode.TOO_LARGE, f"{path}: string too long")
+        if isinstance(value, str):
+            if len(value) > limits.max_string_chars:
+                raise ProtocolError(ErrorCode.TOO_LARGE, f"{path}: string too long")
+            _check_text(value, path)
         return value
     if isinstance(value, (int, float)):
         return check_value(value, float if isinstance(value, float) else int, path, limits, False, depth)
@@ -137,8 +173,7 @@ def check_json(value: Any, path: str, limits: Limits, depth: int = 0) -> Any:
             raise ProtocolError(ErrorCode.TOO_LARGE, f"{path}: more than {limits.max_list_items} entries")
         out = {}
         for k, v in value.items():
-            if not isinstance(k, str):
-                raise ProtocolError(ErrorCode.WRONG_TYPE, f"{path}: map keys must be strings")
+            _check_key(k, path)
             out[k] = check_json(v, f"{path}.{k}", limits, depth + 1)
         return out
     raise ProtocolError(ErrorCode.WRONG_TYPE, f"{path}: {_name(value)} is not a JSON value")

@@ -14,6 +14,7 @@ from plugin_server.protocol import (
     PROTOCOL_VERSION,
     SERVER_MESSAGES,
     Audio,
+    Error,
     ErrorCode,
     Hello,
     Limits,
@@ -106,6 +107,29 @@ def test_structural_errors() -> None:
     assert _err("[" * 100_000 + "]" * 100_000).code in (ErrorCode.MALFORMED, ErrorCode.TOO_LARGE)
     assert _err(msgpack.packb({"type": "hello", 1: 2})).code == ErrorCode.WRONG_TYPE
     assert _err(msgpack.packb([{"type": "hello"}])).code == ErrorCode.MALFORMED
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '{"type": "config", "id": 3, "config": {"avatar": "\\ud800"}}',
+        '{"type": "config", "id": 3, "config": {"\\udfff": 1}}',
+        '{"type": "config", "id": 3, "config": {"blink": {"\\ud800x": {"a": "x" }}}}',
+        '{"type": "hello", "id": 3, "version": 1, "client": "a\\ud83d"}',
+        '{"type": "user_motion", "id": 3, "seq": 0, "frames": [], "names": ["\\ude00"]}',
+    ],
+)
+def test_lone_surrogates_are_refused(frame: str) -> None:
+    """JSON can spell a lone UTF-16 surrogate; such a string cannot go back on the wire (UTF-8,
+    msgpack), so it would poison every reply that echoes it: refused, and the error encodes."""
+    e = _err(frame)
+    assert e.code == ErrorCode.BAD_VALUE and e.msg_id == 3 and "Unicode" in e.message
+    for binary in (True, False):
+        out = encode(Error.from_exception(e), binary)
+        if isinstance(out, str):
+            out.encode("utf-8")
+    ok = decode('{"type": "hello", "version": 1, "client": "\\ud83d\\ude00 caf\\u00e9"}')
+    assert isinstance(ok, Hello) and ok.client == "\U0001f600 caf\u00e9"  # a valid pair is fine
 
 
 def _audio_frame(binary: bool = True, **changes) -> bytes | str:
