@@ -12,6 +12,13 @@ TOKEN_ENV = "AVATAR_FORCING_TOKEN"
 log = logging.getLogger(__name__)
 
 
+def default_generation_threads(cores: int | None = None) -> int:
+    """Torch threads for the generation thread: half the cores, at least 1, at most 4."""
+    import os
+
+    return max(1, min(4, (cores or os.cpu_count() or 2) // 2))
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)"
@@ -47,7 +54,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--grace", type=float, default=30.0, help="seconds a dropped session waits for a resume (default: 30)"
     )
-    p.add_argument("--threads", type=int, help="torch CPU threads for generation (default: torch's choice)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="torch CPU threads for generation (default: half the CPU cores, 1 to 4: the event loop, "
+        "audio and sinks need the rest; on 2 cores 1 thread holds 2 real-time sessions, 2 threads none)",
+    )
     p.add_argument(
         "--max-batch",
         type=int,
@@ -98,8 +110,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads or default_generation_threads())
     try:
         sinks = []
         for spec in args.sink or []:

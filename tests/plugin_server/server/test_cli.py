@@ -86,3 +86,9 @@ def test_serve_cli_runs_until_a_signal(model: AvatarForcingModel, tmp_path: Path
             proc.communicate()
     assert proc.returncode == 0, err
     assert "stopped" in out
+
+
+def test_serve_leaves_cores_to_the_event_loop_by_default() -> None:
+    from plugin_server.cli.serve import default_generation_threads
+
+    assert [default_generation_threads(n) for n in (1, 2, 4, 8, 64)] == [1, 1, 2, 4, 4]
