@@ -283,6 +283,8 @@ def train(
         gen.manual_seed(config.seed * 1000 + info.rank + 7919 * step)
         log.info("resumed from %s at step %d", state_path, step)
 
+    earlier = model.card.training.get(f"stage_{config.stage}")  # from an --init checkpoint
+
     def save() -> None:
         if not info.main:
             return
@@ -314,6 +316,8 @@ def train(
                     "world_size": info.world,
                     "seconds": round(elapsed, 1),
                     "device": dev,
+                    # the same stage run before on the --init model: this run continues it
+                    **({"continues": earlier} if earlier is not None else {}),
                 }
             },
         )

@@ -225,6 +225,10 @@ def test_lip_loss_ema_and_cosine_schedule_train_and_resume(corpus: Path, tmp_pat
     assert not torch.equal(saved[key], live[key]) and not torch.equal(saved[key], start[key])
     state = torch.load(tmp_path / "train_state.pt", weights_only=True)
     assert {"lip_head", "ema"} <= set(state)
+    # continuing from this checkpoint keeps the earlier run's provenance
+    again = train(AvatarForcingModel.load(path), sampler, cfg, tmp_path / "more", "cpu", progress=False)
+    record = AvatarForcingModel.load(again).card.training["stage_df"]
+    assert record["continues"]["steps_done"] == 3
     train(model, sampler, TrainConfig(**{**cfg.to_dict(), "steps": 4}), tmp_path, "cpu", progress=False)
     assert json.loads((tmp_path / "log.jsonl").read_text().splitlines()[-1])["step"] == 4
 
