@@ -34,6 +34,7 @@ from ..generator.schedule import interpolate, sample_block_timesteps, timestep_w
 from ..generator.transformer import MotionGenerator
 
 M = TypeVar("M", bound=nn.Module)
+DF_NORMS = ("l1", "l2")
 
 
 @dataclass
@@ -108,8 +109,13 @@ def diffusion_forcing_loss(
     generator: torch.Generator | None = None,
     dropout: bool = True,
     cond_chunk: int | None = None,
+    norm: str = "l1",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Stage-1 diffusion-forcing flow-matching loss.
+
+    `norm` "l1" (the paper's) or "l2": L1 regresses the conditional MEDIAN of the velocity, L2
+    its mean, which is what the flow needs to reproduce minority modes (a smile that answers
+    the user's in some cases only).
 
     Returns (scalar loss, per-sample loss (B,)); the scalar is the mean of the per-sample losses.
     `draw` fixes noise and timesteps (else drawn from `generator`); with `dropout` each condition
@@ -124,7 +130,10 @@ def diffusion_forcing_loss(
         ref = drop_reference(ref, c.ref_dropout, generator)
     x_t = d.noised(x_clean, c.num_train_timesteps)  # (B, T, D)
     v = model.forward_window(x_t, d.timesteps, ref, cond, cond_chunk)  # (B, T, D)
-    err = (v - d.target(x_clean)).abs()  # (B, T, D)
+    if norm not in DF_NORMS:
+        raise ValueError(f"unknown loss norm {norm!r}; valid: {list(DF_NORMS)}")
+    diff = v - d.target(x_clean)
+    err = diff.abs() if norm == "l1" else diff.square()  # (B, T, D)
     w = timestep_weight(d.timesteps, c.num_train_timesteps).to(err.dtype)  # (B, T)
     per_sample = (err * w[..., None]).mean(dim=(1, 2))  # (B,)
     return per_sample.mean(), per_sample

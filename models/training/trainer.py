@@ -30,7 +30,7 @@ from models.generator.config import SamplerConfig, strict_from_dict
 from models.generator.sampler import StreamingSampler
 from models.training.auxiliary import LipHead, lip_loss, mouth_channel_indices
 from models.training.data import Batch, WindowSampler
-from models.training.losses import diffusion_forcing_loss, finetune_loss, frozen_copy
+from models.training.losses import DF_NORMS, diffusion_forcing_loss, finetune_loss, frozen_copy
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,7 @@ class TrainConfig:
     dpo_weight: float = 0.1
     dpo_beta: float = 1000.0
     loser_nfe: int = 10  # sampler steps for the talking-only losers
+    df_norm: str = "l1"  # "l1" (the paper) or "l2" (the conditional mean; see diffusion_forcing_loss)
     lip_weight: float = 0.0  # weight of the auxiliary lip-reading loss on the audio encoder (df)
     warmup: int = 0  # steps of linear learning-rate warm-up
     lr_decay: str = "constant"  # "constant" or "cosine" (to lr_floor * lr at the last step)
@@ -85,6 +86,8 @@ class TrainConfig:
             raise ValueError(f"unknown stage {self.stage!r}; valid: {list(STAGES)}")
         if min(self.steps, self.batch_size, self.window) < 1:
             raise ValueError("steps, batch_size and window must be >= 1")
+        if self.df_norm not in DF_NORMS:
+            raise ValueError(f"unknown df_norm {self.df_norm!r}; valid: {list(DF_NORMS)}")
         if self.lr_decay not in LR_DECAYS:
             raise ValueError(f"unknown lr_decay {self.lr_decay!r}; valid: {list(LR_DECAYS)}")
         if not 0.0 <= self.ema < 1.0:
@@ -130,6 +133,7 @@ class TrainStep(nn.Module):
                 batch.ref,
                 generator=gen,
                 cond_chunk=self.chunk,
+                norm=self.config.df_norm,
             )
             stats = {"df_loss": float(loss.detach())}
             if self.lip_head is not None:

@@ -36,6 +36,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dpo-beta", type=float, default=1000.0)
     p.add_argument("--loser-nfe", type=int, default=10, help="sampler steps for the DPO talking-only losers")
     p.add_argument(
+        "--df-loss",
+        choices=["l1", "l2"],
+        default="l1",
+        help="norm of the diffusion loss: l1 (the paper) or l2 (conditional mean)",
+    )
+    p.add_argument(
         "--lip-weight",
         type=float,
         default=0.0,
@@ -91,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         dpo_weight=args.dpo_weight,
         dpo_beta=args.dpo_beta,
         loser_nfe=args.loser_nfe,
+        df_norm=args.df_loss,
         lip_weight=args.lip_weight if args.stage == "df" else 0.0,
         warmup=args.warmup,
         lr_decay=args.lr_decay,

@@ -51,3 +51,5 @@ def test_train_config_refuses_bad_values() -> None:
         TrainConfig(lr_decay="step")
     with pytest.raises(ValueError, match="ema"):
         TrainConfig(ema=1.0)
+    with pytest.raises(ValueError, match="df_norm"):
+        TrainConfig(df_norm="l3")

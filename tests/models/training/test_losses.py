@@ -166,6 +166,20 @@ def test_df_loss_matches_manual_formula() -> None:
     torch.testing.assert_close(loss.detach(), expected.mean())
 
 
+def test_df_loss_l2_is_the_weighted_squared_error() -> None:
+    model = make_model(0)
+    x, _, cond, ref = make_batch(2, 20)
+    d = draw_noise(x, CFG, gen(6))
+    _, per_sample = diffusion_forcing_loss(model, x, cond, ref, draw=d, dropout=False, norm="l2")
+    sigma = (d.timesteps / CFG.num_train_timesteps)[..., None]
+    with torch.no_grad():
+        v = model.forward_window(interpolate(x, d.noise, sigma), d.timesteps, ref, cond)
+    w = timestep_weight(d.timesteps, CFG.num_train_timesteps)[..., None]
+    torch.testing.assert_close(per_sample.detach(), ((v - (d.noise - x)).square() * w).mean(dim=(1, 2)))
+    with pytest.raises(ValueError, match="l1"):
+        diffusion_forcing_loss(model, x, cond, ref, draw=d, norm="huber")
+
+
 def test_df_loss_feeds_block_shared_timesteps_to_the_model() -> None:
     model = make_model(0)
     spy = Spy(model)
