@@ -53,6 +53,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=0.0,
         help="also stop after this many minutes of training; the cosine LR decays by time then",
     )
+    p.add_argument(
+        "--generator-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change a generator setting of a NEW model (not with --init), e.g. user_skip=true",
+    )
     p.add_argument("--warmup", type=int, default=0, help="steps of linear learning-rate warm-up")
     p.add_argument("--lr-decay", choices=["constant", "cosine"], default="constant")
     p.add_argument(
@@ -74,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
             "--stage dpo needs --init: the stage-1 checkpoint (it is also the frozen DPO reference)"
         )
     files = corpus_files(args.corpus)
+    if args.init and args.generator_set:
+        raise SystemExit("--generator-set changes a new model's architecture; it cannot be used with --init")
     if args.init:
         model = AvatarForcingModel.load(args.init)
     else:
@@ -84,7 +93,17 @@ def run(args: argparse.Namespace) -> int:
         stats = fit_stats(examples)
         torch.manual_seed(args.seed)
         rest = tuple(float(x) for x in stats.mean)
-        model = AvatarForcingModel(default_card(stats).replace(rest_pose=rest))
+        card = default_card(stats).replace(rest_pose=rest)
+        if args.generator_set:
+            from models.generator.config import ConfigError
+
+            from .evaluate import sampler_overrides
+
+            try:
+                card = card.replace(generator=card.generator.replace(**sampler_overrides(args.generator_set)))
+            except ConfigError as e:
+                raise SystemExit(f"--generator-set: {e}") from None
+        model = AvatarForcingModel(card)
     config = TrainConfig(
         stage=args.stage,
         steps=args.steps,

@@ -261,3 +261,25 @@ def test_a_time_budget_ends_training_early_with_a_checkpoint(corpus: Path, tmp_p
     path = train(model, WindowSampler(examples, stats, 20, 4), cfg, tmp_path, "cpu", progress=False)
     done = AvatarForcingModel.load(path).card.training["stage_df"]["steps_done"]
     assert 1 <= done < 10_000
+
+
+def test_generator_set_changes_a_new_model_only(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "skip"
+    args = ["train", "--corpus", str(corpus), "--steps", "1", "--batch-size", "1", "--window", "20"]
+    assert main([*args, "--out", str(out), "--generator-set", "user_skip=true", "--device", "cpu"]) == 0
+    model = AvatarForcingModel.load(out / "model.pt")
+    assert model.card.generator.user_skip and model.generator.cond_encoder.user_skip is not None
+    with pytest.raises(SystemExit, match="unknown"):
+        main([*args, "--out", str(tmp_path / "bad"), "--generator-set", "no_such_key=1"])
+    with pytest.raises(SystemExit, match="--init"):
+        main(
+            [
+                *args,
+                "--out",
+                str(tmp_path / "x"),
+                "--init",
+                str(out / "model.pt"),
+                "--generator-set",
+                "depth=2",
+            ]
+        )
