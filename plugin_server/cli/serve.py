@@ -72,6 +72,48 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=5.0,
         help="sessions due within this many ms of each other share a batched pass (default: 5, max 40)",
     )
+    local = p.add_argument_group(
+        "local session",
+        "--mic / --webcam open a session owned by the server (id 'local'): its user side comes from this "
+        'machine, its avatar voice from a websocket client that attaches with hello {"resume": "local"} '
+        "(without one the avatar listens); the --sink sinks follow it",
+    )
+    local.add_argument(
+        "--mic",
+        nargs="?",
+        const="",
+        metavar="DEVICE",
+        help="the microphone as the user's audio: the default input device, or DEVICE (index or name "
+        "substring; a wrong one lists the devices); needs sounddevice + PortAudio (the sinks extra)",
+    )
+    local.add_argument(
+        "--mic-rate", type=int, metavar="HZ", help="capture rate (default: the device's own; any rate works)"
+    )
+    local.add_argument(
+        "--webcam",
+        nargs="?",
+        const="0",
+        metavar="INDEX",
+        help="the user's face from a camera (index, default 0, or a video file) through MediaPipe Face "
+        "Mesh, as ARKit user motion at 25 fps; look at the camera at rest for the first frames "
+        "(calibration); needs pip install 'avatar-forcing[webcam]'",
+    )
+    local.add_argument(
+        "--play-avatar-audio",
+        nargs="?",
+        const="",
+        metavar="DEVICE",
+        help="play the avatar's voice on this machine (default output device, or DEVICE), delayed by "
+        "--av-offset-ms to match the video; the same as --sink audio:device=...,av_offset_ms=...",
+    )
+    local.add_argument(
+        "--av-offset-ms",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="how long the played avatar voice waits behind its motion frames (default: 0; raise it by "
+        "the video path's latency: renderer, VTuber app, capture)",
+    )
 
 
 def _load_model(spec: str | None):  # type: ignore[no-untyped-def]
@@ -83,11 +125,31 @@ def _load_model(spec: str | None):  # type: ignore[no-untyped-def]
     return AvatarForcingModel.load(spec)
 
 
+def _local_spec(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The local session of --mic / --webcam (None without them); the webcam's packages are
+    checked here, before the model loads, so a missing extra fails at once."""
+    from plugin_server.capture import MicrophoneCapture, MicrophoneSource, parse_device
+    from plugin_server.server import LocalSessionSpec
+
+    sources = []
+    if args.mic is not None:
+        capture = MicrophoneCapture(device=parse_device(args.mic), samplerate=args.mic_rate, blocksize=None)
+        sources.append(MicrophoneSource(capture))
+    if args.webcam is not None:
+        from plugin_server.capture.webcam import WebcamCapture, WebcamSource, import_mediapipe
+
+        import_mediapipe()
+        device: int | str = int(args.webcam) if args.webcam.strip().isdigit() else args.webcam
+        sources.append(WebcamSource(WebcamCapture(device)))
+    return LocalSessionSpec(sources=tuple(sources)) if sources else None
+
+
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
     import torch
 
+    from plugin_server.capture import parse_device
     from plugin_server.server import AvatarServer, InsecureBindError, ServerConfig, check_bind, run_server
     from plugin_server.server.security import DEFAULT_ORIGINS
     from plugin_server.sinks import SinkError, create_sink, parse_sink_spec
@@ -116,15 +178,26 @@ def run(args: argparse.Namespace) -> int:
         for spec in args.sink or []:
             name, options = parse_sink_spec(spec)
             sinks.append(create_sink(name, **options))
+        if args.play_avatar_audio is not None:
+            sinks.append(
+                create_sink(
+                    "audio", device=parse_device(args.play_avatar_audio), av_offset_ms=args.av_offset_ms
+                )
+            )
     except SinkError as e:
         print(f"error: --sink: {e}", file=sys.stderr)
+        return 2
+    try:
+        local = _local_spec(args)
+    except SinkError as e:  # CaptureUnavailableError: a missing package, with the fix
+        print(f"error: {e}", file=sys.stderr)
         return 2
     try:
         model = _load_model(args.model)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e} (pass --model PATH)", file=sys.stderr)
         return 2
-    server = AvatarServer(model, config, sinks)
+    server = AvatarServer(model, config, sinks, local=local)
 
     def ready(s: AvatarServer) -> None:
         print(f"avatar-forcing: serving protocol v1 on {s.url}", flush=True)
@@ -133,12 +206,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"  health: http{s.url[2:].rstrip('/')}/health", flush=True)
         if sinks:
             print(f"  sinks: {', '.join(s.name for s in sinks)} (following the oldest session)", flush=True)
+        if local is not None:
+            names = ", ".join(src.name for src in local.sources)
+            print(
+                f"  local session {local.session_id!r} ({names}): attach with "
+                f'{{"type": "hello", "version": 1, "resume": "{local.session_id}"}}',
+                flush=True,
+            )
         print("  stop with Ctrl+C (or SIGTERM)", flush=True)
 
     try:
         asyncio.run(run_server(server, ready))
-    except SinkError as e:
-        print(f"error: sink: {e}", file=sys.stderr)
+    except SinkError as e:  # a sink or capture device that cannot run here
+        print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError as e:
         print(f"error: cannot listen on {args.host}:{args.port}: {e}", file=sys.stderr)

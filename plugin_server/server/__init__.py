@@ -7,6 +7,7 @@
 - `routing`: `SinkRouter`, which feeds the server-level sinks (VMC, VTube Studio, audio, ...)
   from one session at a time.
 - `tap`: `TappedSession`, a session that also hands over its ARKit frames for the sinks.
+- `local`: the server's own local session (`serve --mic` / `--webcam`): `LocalSessionSpec`.
 - `client`: a small asyncio client (`AvatarClient`, `stream_audio`).
 
 See plugin_server/server/README.md.
@@ -21,6 +22,7 @@ from .app import (
     run_server,
     url_for,
 )
+from .local import LOCAL_SESSION_ID, LocalSession, LocalSessionSpec
 from .routing import SinkRouter
 from .security import (
     DEFAULT_ORIGINS,
@@ -38,8 +40,11 @@ __all__ = [
     "CLOSE_RESUMED",
     "DEFAULT_ORIGINS",
     "HEALTH_PATH",
+    "LOCAL_SESSION_ID",
     "AvatarServer",
     "InsecureBindError",
+    "LocalSession",
+    "LocalSessionSpec",
     "ServerConfig",
     "SinkRouter",
     "TappedSession",

@@ -27,6 +27,10 @@ session has at most one tick queued, so no session waits for more than one job o
 Counters (steps, blocks, batched blocks) are in `/health` under `generation`. The event loop only
 parses, encodes and sends.
 
+A server given a `LocalSessionSpec` (`serve --mic` / `--webcam`) also holds one session of its
+own (`local.py`): capture sources feed its user side, websocket clients attach to it with
+`hello {"resume": "local"}`, and the server ticks it itself while no client is attached.
+
 A slow client never stalls the others: its outbox is bounded (the oldest blocks are dropped,
 counted in `stats.dropped_frames`), its sends run in its own sender task, and a single send that
 cannot complete in `send_timeout_s` drops the connection (the session stays resumable).
@@ -69,6 +73,7 @@ from plugin_server.session import ModelFactory, SessionLimits, SessionRegistry
 from plugin_server.session.batching import TickReport, tick_sessions
 from plugin_server.sinks import Sink
 
+from .local import LocalSession, LocalSessionSpec
 from .routing import SinkRouter
 from .security import DEFAULT_ORIGINS, check_bind, origin_allowed, request_token, token_ok
 from .tap import TappedSession
@@ -161,6 +166,7 @@ class _Entry:
     session: TappedSession
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     ws: ServerConnection | None = None
+    local: bool = False  # the server's own session (LocalSessionSpec): never detached or expired
 
 
 @dataclass
@@ -202,6 +208,7 @@ class AvatarServer:
         config: network, security and scheduling settings.
         sinks: server-level sinks (created, not started); they follow one session (`SinkRouter`).
         clock: the monotonic clock passed to sessions.
+        local: the server's own local session (capture sources as its user side), or None.
 
     Use `await start()` / `await stop()`, or `async with AvatarServer(...) as server:`.
     """
@@ -213,8 +220,12 @@ class AvatarServer:
         sinks: Sequence[Sink] = (),
         *,
         clock: Callable[[], float] = time.monotonic,
+        local: LocalSessionSpec | None = None,
     ) -> None:
         self.config = config or ServerConfig()
+        self.local = local
+        self._local_task: asyncio.Task[None] | None = None
+        self._local_sources_started: list[Any] = []
         check_bind(self.config.host, self.config.token)
         self.model = model
         self.router = SinkRouter(sinks)
@@ -244,6 +255,7 @@ class AvatarServer:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="avatar-generation")
         await asyncio.to_thread(self.router.start)
         try:
+            await self._start_sources()
             self._server = await serve(
                 self._handle,
                 cfg.host,
@@ -258,6 +270,7 @@ class AvatarServer:
                 open_timeout=cfg.hello_timeout_s,
             )
         except BaseException:
+            await self._stop_sources()
             await asyncio.to_thread(self.router.stop)
             self._executor.shutdown(wait=False)
             raise
@@ -265,6 +278,8 @@ class AvatarServer:
         self._started_at = self._clock()
         self._janitor = asyncio.create_task(self._expire_loop(), name="avatar-janitor")
         self._generation = asyncio.create_task(self._generation_loop(), name="avatar-generation")
+        if self.local is not None:
+            self._open_local(self.local)
         log.info(
             "listening on %s (token %s, %d sink(s), up to %d sessions)",
             self.url,
@@ -284,6 +299,11 @@ class AvatarServer:
             self._janitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._janitor
+        if self._local_task is not None:
+            self._local_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._local_task
+        await self._stop_sources()
         if self._server is not None:
             self._server.close(close_connections=True)
             await self._server.wait_closed()
@@ -333,6 +353,14 @@ class AvatarServer:
         }
         if self.router:
             out["sinks"] = self.router.stats()
+        if self.local is not None:
+            entry = self._entries.get(self.local.session_id)
+            out["local_session"] = {
+                "id": self.local.session_id,
+                "open": entry is not None,
+                "client_attached": entry is not None and entry.ws is not None,
+                "sources": {s.name: _source_stats(s) for s in self.local.sources},
+            }
         return out
 
     # --- handshake (HTTP) ---------------------------------------------------------------------
@@ -469,6 +497,7 @@ class AvatarServer:
         stop = asyncio.Event()
         wake = asyncio.Event()
         wake.set()  # undelivered output of a resumed session
+        local_bye = False
         sender = asyncio.create_task(self._guard(ws, self._sender(ws, entry, conn, binary, wake, stop)))
         ticker = asyncio.create_task(self._guard(ws, self._ticker(ws, entry, conn, wake, stop)))
         try:
@@ -489,6 +518,9 @@ class AvatarServer:
                 if session.closed:
                     session.log.info("bye")
                     break
+                if entry.local and isinstance(session, LocalSession) and session.take_bye():
+                    local_bye = True
+                    break
         except ConnectionClosed:
             pass
         finally:
@@ -496,7 +528,7 @@ class AvatarServer:
             wake.set()
             await asyncio.gather(ticker, sender, return_exceptions=True)
             await self._release(entry, conn)
-        if session.connection == conn and session.closed:
+        if session.connection == conn and (session.closed or local_bye):
             await ws.close(1000, "bye")
         elif session.connection != conn:
             await ws.close(CLOSE_RESUMED, "session resumed by another connection")
@@ -517,6 +549,11 @@ class AvatarServer:
         async with entry.lock:
             if session.connection != conn:
                 return
+            if entry.local and not session.closed:  # the server's own: it goes on without a client
+                entry.ws = None
+                session.outbox.clear()
+                session.log.info("client detached; the server drives the local session again")
+                return
             if session.closed:
                 self.registry.close(session.id)
                 self._forget(session.id)
@@ -525,6 +562,70 @@ class AvatarServer:
                 self._attached.pop(session.id, None)
             entry.ws = None
         self._update_owner()
+
+    # --- the local session (local.py) ---------------------------------------------------------
+    async def _start_sources(self) -> None:
+        """Open the local session's capture devices (before listening: a missing device fails
+        the start with its message)."""
+        if self.local is None:
+            return
+        for source in self.local.sources:
+            await asyncio.to_thread(source.start)
+            self._local_sources_started.append(source)
+
+    async def _stop_sources(self) -> None:
+        while self._local_sources_started:
+            source = self._local_sources_started.pop()
+            try:
+                await asyncio.to_thread(source.stop)
+            except Exception:
+                log.exception("stopping capture source %s failed", getattr(source, "name", source))
+
+    def _open_local(self, spec: LocalSessionSpec) -> None:
+        now = self._clock()
+        session = LocalSession(
+            spec.session_id,
+            self.model,
+            now,
+            config=spec.config,
+            limits=self.config.limits,
+            session_limits=self.config.session_limits,
+        )
+        self.registry.add(session, now)
+        entry = self._entries[session.id] = _Entry(session, local=True)
+        self._attached[session.id] = session.created_at
+        self._update_owner()
+        self._local_task = asyncio.create_task(self._local_loop(entry, spec), name="avatar-local")
+        session.log.info(
+            "local session open (sources: %s)", ", ".join(s.name for s in spec.sources) or "none"
+        )
+
+    async def _local_loop(self, entry: _Entry, spec: LocalSessionSpec) -> None:
+        """Poll the capture sources into the local session; tick it while no client is attached
+        (an attached client's connection ticks it then)."""
+        session = entry.session
+        interval = spec.poll_interval_s
+        failures = 0
+        while not session.closed:
+            wait = interval
+            try:
+                messages = [m for source in spec.sources for m in source.poll()]
+                async with entry.lock:
+                    now = self._clock()
+                    for msg in messages:  # errors (a sequence gap) are logged and counted by the session
+                        session.handle(msg, now)
+                    if entry.ws is None and not session.closed:
+                        await self._generate(session)  # output went to the sinks; nobody to send it to
+                        session.outbox.clear()
+                        wait = min(interval, self._next_wait(session))
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                log.exception("local session: polling or ticking failed (%d in a row)", failures)
+                wait = min(1.0, 0.05 * failures)
+            await asyncio.sleep(wait)
 
     # --- generation --------------------------------------------------------------------------
     def _tick_many(self, sessions: list[TappedSession]) -> list[list[ServerMessage]]:
@@ -694,6 +795,13 @@ class AvatarServer:
                 return
             except ConnectionClosed:
                 return
+
+
+def _source_stats(source: Any) -> dict[str, Any]:
+    try:
+        return dict(source.stats())
+    except Exception as e:  # stats must never break /health
+        return {"error": str(e)}
 
 
 def _settle(batch: list[_Request], outputs: list[list[ServerMessage]]) -> None:

@@ -75,6 +75,15 @@ class SessionRegistry:
         session.log.info("opened by client %r (capabilities %s)", hello.client, hello.capabilities)
         return session, [session.welcome(False, self.grace_s)]
 
+    def add(self, session: Session, now: float) -> Session:
+        """Hold a session made by its owner (the server's local session) under its own id,
+        attached; clients resume it like any other. Raises ValueError when the id is taken."""
+        if session.id in self._sessions:
+            raise ValueError(f"a session {session.id!r} exists already")
+        session.attach(now)
+        self._sessions[session.id] = session
+        return session
+
     def detach(self, session_id: str, now: float) -> None:
         """The connection of `session_id` dropped: keep the session for `grace_s`."""
         session = self._sessions.get(session_id)

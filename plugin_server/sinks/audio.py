@@ -1,4 +1,4 @@
-"""Local audio through sounddevice (PortAudio): avatar playback with an A/V offset, and the microphone.
+"""Local audio through sounddevice (PortAudio): avatar playback with an A/V offset.
 
 :class:`AudioPlaybackSink` (sink name ``audio``) plays the avatar's speech on a local output
 device *delayed* so that it lines up with the video: the motion frames reach the viewer through
@@ -13,11 +13,10 @@ early that more than ``max_buffer_s`` would be queued, re-anchors the timeline (
 ``stats.extra["resyncs"]``) instead of being cut or piling up. Changing the offset shifts all
 queued audio at once (a larger offset inserts silence, a smaller one skips ahead).
 
-:class:`MicrophoneCapture` records the user's audio (``--mic``): the PortAudio callback copies each
-block with its timestamp (first sample index / rate, on the capture clock) into a bounded
-drop-oldest queue that the session reads with :meth:`MicrophoneCapture.read`.
+The microphone (``--mic``) is a capture source: `plugin_server.capture.microphone` (it uses the
+device helpers here; ``MicrophoneCapture`` and ``AudioChunk`` are still importable from this module).
 
-Both raise :class:`SinkUnavailableError` naming the fix when PortAudio is missing (Debian/Ubuntu:
+The sink raises :class:`SinkUnavailableError` naming the fix when PortAudio is missing (Debian/Ubuntu:
 ``libportaudio2``) and listing the available devices when the requested one does not exist. On a
 machine without a sound card an ALSA ``null`` PCM (``~/.asoundrc``: ``pcm.!default { type null }``)
 or a PulseAudio null sink gives PortAudio a device.
@@ -27,9 +26,7 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import deque
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,10 +34,7 @@ import numpy as np
 from .base import (
     PIP_HINT,
     Counters,
-    DropOldestQueue,
     MotionFrame,
-    QueueClosedError,
-    QueueEmptyError,
     Sink,
     SinkConfigError,
     SinkStats,
@@ -394,115 +388,13 @@ class AudioPlaybackSink(Sink):
             self._counters.add("errors")
 
 
-@dataclass(frozen=True)
-class AudioChunk:
-    """One block of captured audio.
-
-    Attributes:
-        pcm: ``(n, channels)`` float32 samples in -1..1.
-        timestamp: seconds since capture start on the capture sample clock (first sample / rate).
-        frame: index of the first sample since capture start.
-        captured_at: ``time.monotonic()`` when the callback ran.
-        overflow: PortAudio reported lost input before this block.
-    """
-
-    pcm: np.ndarray
-    timestamp: float
-    frame: int
-    captured_at: float
-    overflow: bool = False
+_MOVED = {"AudioChunk", "MicrophoneCapture"}
 
 
-class MicrophoneCapture:
-    """Capture the user's microphone into a bounded drop-oldest queue of :class:`AudioChunk`.
+def __getattr__(name: str) -> Any:
+    """Compatibility: the microphone moved to `plugin_server.capture.microphone`."""
+    if name in _MOVED:
+        from plugin_server.capture import microphone
 
-    Args:
-        device: PortAudio input device (index or name substring); ``None``: the default.
-        samplerate: capture rate (Hz); 16000 matches the audio front end.
-        channels: input channels.
-        blocksize: frames per chunk (320 = 20 ms at 16 kHz).
-        queue_size: chunks kept when the reader lags (oldest dropped, counted).
-    """
-
-    def __init__(
-        self,
-        *,
-        device: int | str | None = None,
-        samplerate: int = 16000,
-        channels: int = 1,
-        blocksize: int = 320,
-        queue_size: int = 100,
-    ) -> None:
-        if samplerate <= 0 or channels <= 0 or blocksize <= 0:
-            raise SinkConfigError("mic: samplerate, channels and blocksize must be positive")
-        self.device = device
-        self.samplerate = int(samplerate)
-        self.channels = int(channels)
-        self.blocksize = int(blocksize)
-        self._queue: DropOldestQueue[AudioChunk] = DropOldestQueue(queue_size)
-        self._counters = Counters("overflows")
-        self._stream: Any = None
-        self._frames = 0
-        self._lock = threading.Lock()
-
-    @property
-    def running(self) -> bool:
-        return self._stream is not None
-
-    @property
-    def stats(self) -> SinkStats:
-        """sent: chunks queued; dropped: chunks lost to a lagging reader; extra overflows: PortAudio."""
-        snap = self._counters.snapshot()
-        return SinkStats(sent=snap.sent, dropped=self._queue.dropped, errors=snap.errors, extra=snap.extra)
-
-    def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
-        overflow = bool(status and status.input_overflow)
-        if overflow:
-            self._counters.add("overflows")
-        chunk = AudioChunk(
-            pcm=indata.copy(),
-            timestamp=self._frames / self.samplerate,
-            frame=self._frames,
-            captured_at=time.monotonic(),
-            overflow=overflow,
-        )
-        self._frames += frames
-        self._queue.put(chunk)
-        self._counters.add("sent")
-
-    def start(self) -> None:
-        with self._lock:
-            if self._stream is not None:
-                return
-            sd = import_sounddevice()
-            check_device(sd, self.device, "input")
-            self._frames = 0
-            self._queue.drain()
-            self._queue.reopen()
-            stream = open_stream(
-                sd, sd.InputStream, "mic", "input", self.device, self.samplerate, self.channels,
-                blocksize=self.blocksize, callback=self._callback,
-            )  # fmt: skip
-            self._stream = stream
-        log.info("mic: capturing from %r at %d Hz", stream.device, self.samplerate)
-
-    def read(self, timeout: float | None = None) -> AudioChunk | None:
-        """The oldest queued chunk; ``None`` on timeout or once stopped."""
-        try:
-            return self._queue.get(timeout)
-        except (QueueEmptyError, QueueClosedError):
-            return None
-
-    def stop(self) -> None:
-        with self._lock:
-            stream, self._stream = self._stream, None
-        if stream is not None and not close_stream(stream, "mic", "input"):
-            self._counters.add("errors")
-        self._queue.close()
-
-    def __enter__(self) -> MicrophoneCapture:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return getattr(microphone, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

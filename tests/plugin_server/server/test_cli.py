@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import re
 import signal
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
@@ -18,9 +14,7 @@ from models.bundle import AvatarForcingModel
 from models.motion.io import read_motion
 from plugin_server.cli import main
 
-from .conftest import server_thread, speech
-
-ROOT = Path(__file__).resolve().parents[3]
+from .conftest import serve_command, server_thread, spawn_serve, speech
 
 
 def test_client_cli_streams_a_file(model: AvatarForcingModel, tmp_path: Path, capsys) -> None:
@@ -47,36 +41,11 @@ def test_client_cli_reports_a_refused_connection(model: AvatarForcingModel, tmp_
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_serve_cli_runs_until_a_signal(model: AvatarForcingModel, tmp_path: Path, sig: int) -> None:
-    path = tmp_path / "model.pt"
-    model.save(path)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    env.pop("AVATAR_FORCING_TOKEN", None)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "plugin_server",
-            "serve",
-            "--model",
-            str(path),
-            "--port",
-            "0",
-            "--threads",
-            "1",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=ROOT,
-    )
+    cmd, env = serve_command(model, tmp_path)
+    proc, lines, url = spawn_serve(cmd, env, 3)
     try:
-        assert proc.stdout is not None
-        lines = [proc.stdout.readline() for _ in range(3)]
-        match = re.search(r"ws://127\.0\.0\.1:(\d+)/", lines[0])
-        assert match, lines
         assert "health" in lines[1] and "Ctrl+C" in lines[2]
-        with urllib.request.urlopen(f"http://127.0.0.1:{match.group(1)}/health", timeout=5) as r:
+        with urllib.request.urlopen(url.replace("ws://", "http://") + "health", timeout=5) as r:
             assert json.load(r)["status"] == "ok"
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=20)

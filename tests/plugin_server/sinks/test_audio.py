@@ -1,7 +1,8 @@
 """Local audio: the A/V-offset timeline, and playback/capture through PortAudio on ALSA null devices.
 
-The device tests need the PortAudio library (Debian: libportaudio2). They write an ``.asoundrc``
-into a temporary HOME defining ALSA ``null`` and ``file`` PCMs, so PortAudio sees real devices on
+The device tests need the PortAudio library (Debian: libportaudio2). The ``alsa_home`` fixture
+(tests/plugin_server/alsa.py) writes an ``.asoundrc`` into a temporary HOME defining ALSA ``null``
+and ``file`` PCMs, so PortAudio sees real devices on
 a machine without a sound card: playback goes through PortAudio -> ALSA -> a raw file that the test
 reads back, capture reads a known ramp signal from a file. These ALSA devices do not run at
 real-time pace (they produce/consume samples as fast as asked), so the tests check positions in
@@ -12,23 +13,16 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from plugin_server.capture import MicrophoneCapture
 from plugin_server.sinks import SinkUnavailableError, create_sink
-from plugin_server.sinks.audio import (
-    AudioChunk,
-    AudioPlaybackSink,
-    AudioTimeline,
-    MicrophoneCapture,
-    import_sounddevice,
-)
-
-SR = 16000
+from plugin_server.sinks.audio import AudioPlaybackSink, AudioTimeline, import_sounddevice
+from tests.plugin_server.alsa import SR, reinitialise
 
 
 # ----------------------------------------------------------------------------------- timeline (no device)
@@ -101,48 +95,6 @@ def test_missing_portaudio_library_is_explained(monkeypatch: pytest.MonkeyPatch)
 
 
 # ----------------------------------------------------------------------------------- real PortAudio devices
-ASOUNDRC = """
-pcm.!default {{ type plug; slave.pcm "avatar_null" }}
-pcm.avatar_null {{ type null }}
-pcm.avatar_out1_file {{ type file; slave.pcm "null"; file "{root}/out1.raw"; format "raw" }}
-pcm.avatar_out1 {{ type plug; slave {{ pcm "avatar_out1_file"; format S16_LE; rate {sr}; channels 1 }} }}
-pcm.avatar_out2_file {{ type file; slave.pcm "null"; file "{root}/out2.raw"; format "raw" }}
-pcm.avatar_out2 {{ type plug; slave {{ pcm "avatar_out2_file"; format S16_LE; rate {sr}; channels 1 }} }}
-pcm.avatar_mic_file {{
-    type file; slave.pcm "null"; file "/dev/null"; infile "{root}/ramp.raw"; format "raw"
-}}
-pcm.avatar_mic {{ type plug; slave {{ pcm "avatar_mic_file"; format S16_LE; rate {sr}; channels 1 }} }}
-"""
-
-
-def _reinitialise(sd: Any) -> None:
-    """Make PortAudio re-read the ALSA configuration (sounddevice's documented device re-scan)."""
-    sd._terminate()
-    sd._initialize()
-
-
-@pytest.fixture(scope="module")
-def alsa_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Path]]:
-    try:
-        sd = import_sounddevice()
-    except SinkUnavailableError as exc:
-        pytest.skip(f"PortAudio/sounddevice unavailable ({exc}); Debian: apt install libportaudio2")
-    root = tmp_path_factory.mktemp("alsa_home")
-    (np.arange(SR * 120) % 32768).astype("<i2").tofile(root / "ramp.raw")  # sample n has value n % 32768
-    (root / ".asoundrc").write_text(ASOUNDRC.format(root=root, sr=SR))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HOME", str(root))
-        _reinitialise(sd)
-        names = [d["name"] for d in sd.query_devices()]
-        if "avatar_out1" not in names:
-            pytest.skip(f"PortAudio has no ALSA host API here; devices: {names}")
-        try:
-            yield sd, root
-        finally:
-            mp.undo()
-            _reinitialise(sd)
-
-
 def _play(
     device: str, root: Path, name: str, offset_ms: float, set_offset_ms: float | None = None
 ) -> np.ndarray:
@@ -184,25 +136,6 @@ def test_playback_is_delayed_by_the_av_offset(alsa_home: tuple[Any, Path]) -> No
     assert b0 - a0 == round(0.25 * SR)  # exactly the A/V offset (set after queueing)
 
 
-def test_microphone_chunks_and_drop_oldest(alsa_home: tuple[Any, Path]) -> None:
-    mic = MicrophoneCapture(device="avatar_mic", samplerate=SR, blocksize=320, queue_size=8)
-    with mic:
-        time.sleep(0.05)  # the null device captures far faster than real time: the queue overflows
-        chunks: list[AudioChunk] = []
-        while (chunk := mic.read(timeout=0)) is not None and len(chunks) < 8:
-            chunks.append(chunk)
-    stats = mic.stats
-    assert len(chunks) == 8 and stats.sent > 8 and stats.dropped >= stats.sent - 8 - 8
-    for chunk in chunks:
-        assert chunk.pcm.shape == (320, 1) and chunk.pcm.dtype == np.float32
-        ramp = np.round(chunk.pcm[:, 0] * 32768).astype(np.int64)
-        assert ((np.diff(ramp) % 32768) == 1).all()  # real samples of the ramp file
-    frames = [c.frame for c in chunks]
-    assert frames == list(range(frames[0], frames[0] + 8 * 320, 320))  # oldest dropped, order kept
-    assert [c.timestamp for c in chunks] == pytest.approx([f / SR for f in frames])
-    assert mic.read(timeout=0.01) is None  # stopped
-
-
 def test_missing_device_lists_the_devices(alsa_home: tuple[Any, Path]) -> None:
     with pytest.raises(SinkUnavailableError, match=r"(?s)no output audio device 'no_such_card'.*avatar_out1"):
         AudioPlaybackSink(device="no_such_card").start()
@@ -217,7 +150,7 @@ def test_no_device_at_all_is_explained(alsa_home: tuple[Any, Path], tmp_path: Pa
     sd, _ = alsa_home
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HOME", str(tmp_path))  # no .asoundrc: no sound card, no device
-        _reinitialise(sd)
+        reinitialise(sd)
         try:
             if len(sd.query_devices()) > 0:
                 pytest.skip("this machine has a real audio device")
@@ -225,4 +158,12 @@ def test_no_device_at_all_is_explained(alsa_home: tuple[Any, Path], tmp_path: Pa
                 AudioPlaybackSink().start()
         finally:
             mp.undo()
-            _reinitialise(sd)
+            reinitialise(sd)
+
+
+def test_the_microphone_moved_to_capture_and_is_still_importable_here() -> None:
+    from plugin_server.sinks import audio
+
+    assert audio.MicrophoneCapture is MicrophoneCapture
+    with pytest.raises(AttributeError):
+        audio.NoSuchThing  # noqa: B018
