@@ -405,15 +405,8 @@ class LoadSession:
         sender = asyncio.create_task(self._send_audio())
         cues = asyncio.create_task(self._barge_ins())
         try:
-            while True:
-                left = end - time.monotonic()
-                if left <= 0:
-                    break
-                try:
-                    msg = await client.recv(left)
-                except TimeoutError:
-                    break
-                self.received.append(Received(time.monotonic(), msg))
+            async for at, msg in client.messages_until(end):
+                self.received.append(Received(at, msg))
         finally:
             self._stop_sending = True
             for task in (sender, cues):

@@ -22,7 +22,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -154,6 +154,19 @@ class AvatarClient:
         if self.ws is None:
             raise RuntimeError("not connected")
         await self.ws.send(frame)
+
+    async def messages_until(self, deadline: float) -> AsyncIterator[tuple[float, ServerMessage]]:
+        """Server messages with their arrival time (time.monotonic()) until `deadline` (on that
+        clock) passes or no message comes before it."""
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                msg = await self.recv(left)
+            except TimeoutError:
+                return
+            yield time.monotonic(), msg
 
     async def recv(self, timeout: float | None = None) -> ServerMessage:
         """The next server message (messages this client cannot read are skipped). Raises
@@ -404,15 +417,8 @@ async def stream_audio(
     sender = asyncio.create_task(send_all())
     end = clock_start + duration + tail_s
     try:
-        while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                break
-            try:
-                msg = await client.recv(left)
-            except TimeoutError:
-                break
-            result.received.append(Received(time.monotonic(), msg))
+        async for at, msg in client.messages_until(end):
+            result.received.append(Received(at, msg))
             if on_message is not None:
                 on_message(msg)
     finally:
