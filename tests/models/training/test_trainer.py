@@ -40,82 +40,26 @@ def test_examples_and_windows(corpus: Path) -> None:
     assert batch.ref.shape == (3, 58)
 
 
+def train_cli(corpus: Path, out: Path, steps: int, *extra: str) -> int:
+    """`avatar-forcing train` on the tiny corpus: batch 2, 20-frame windows, CPU."""
+    args = ["--corpus", str(corpus), "--out", str(out), "--steps", str(steps), "--batch-size", "2"]
+    return main(["train", *args, "--window", "20", "--device", "cpu", *extra])
+
+
 def test_stage1_resume_and_stage2(corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    assert (
-        main(
-            [
-                "train",
-                "--corpus",
-                str(corpus),
-                "--out",
-                str(out),
-                "--steps",
-                "3",
-                "--batch-size",
-                "2",
-                "--window",
-                "20",
-                "--checkpoint-every",
-                "2",
-                "--device",
-                "cpu",
-            ]
-        )
-        == 0
-    )
+    assert train_cli(corpus, out, 3, "--checkpoint-every", "2") == 0
     lines = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
     assert lines[-1]["step"] == 3 and np.isfinite(lines[-1]["loss"])
     model = AvatarForcingModel.load(out / "model.pt")
     assert model.card.training["stage_df"]["steps_done"] == 3
     assert model.card.training["stage_df"]["command"].startswith("avatar-forcing train --corpus")
     # resume: asking for 5 steps continues from 3
-    main(
-        [
-            "train",
-            "--corpus",
-            str(corpus),
-            "--out",
-            str(out),
-            "--steps",
-            "5",
-            "--batch-size",
-            "2",
-            "--window",
-            "20",
-            "--checkpoint-every",
-            "2",
-            "--device",
-            "cpu",
-        ]
-    )
+    train_cli(corpus, out, 5, "--checkpoint-every", "2")
     assert json.loads((out / "log.jsonl").read_text().splitlines()[-1])["step"] == 5
     # stage 2 from the stage-1 model
     out2 = tmp_path / "dpo"
-    assert (
-        main(
-            [
-                "train",
-                "--stage",
-                "dpo",
-                "--init",
-                str(out / "model.pt"),
-                "--corpus",
-                str(corpus),
-                "--out",
-                str(out2),
-                "--steps",
-                "2",
-                "--batch-size",
-                "2",
-                "--window",
-                "20",
-                "--device",
-                "cpu",
-            ]
-        )
-        == 0
-    )
+    assert train_cli(corpus, out2, 2, "--stage", "dpo", "--init", str(out / "model.pt")) == 0
     rec = json.loads((out2 / "log.jsonl").read_text().splitlines()[-1])
     assert {"dpo_loss", "df_loss", "reward_accuracy"} <= set(rec)
     tuned = AvatarForcingModel.load(out2 / "model.pt")
