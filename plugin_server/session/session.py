@@ -125,9 +125,22 @@ class SessionLimits:
     outbox_max_messages: int = 256  # other messages waiting
     max_blocks_per_tick: int = 4  # blocks one tick may generate
     max_lag_s: float = 1.0  # further behind than this, the session skips ahead
+    # Generator work one session may ask for, in model evaluations (times guidance branches) per
+    # second of motion: the default config (nfe 10, 4-frame blocks, guidance) needs about 169.
+    # One client asking for nfe 100 with 1-frame blocks (7425) would starve every other session.
+    max_evaluations_per_s: float = 400.0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def evaluations_per_second(sampler: SamplerConfig, model_block_frames: int, fps: float) -> float:
+    """Generator forward passes (batch-1 equivalents: guidance branches count) per second of
+    motion that a sampler config costs: (nfe - 1) evaluations per block, the realtime schedule's
+    key/value refresh counted as one."""
+    block = sampler.block_frames or model_block_frames
+    branches = 3 if sampler.guidance else 1
+    return (sampler.nfe - 1) * branches * fps / block
 
 
 @dataclass(frozen=True)
@@ -622,6 +635,16 @@ class Session:
             StreamingSampler(model.generator, sc)  # checks block size against the model
         except (ConfigError, ValueError) as e:
             raise ProtocolError(ErrorCode.BAD_CONFIG, str(e)) from None
+        cost = evaluations_per_second(sc, model.card.generator.block_frames, model.card.generator.fps)
+        limit = self.session_limits.max_evaluations_per_s
+        if cost > limit:
+            block = sc.block_frames or model.card.generator.block_frames
+            raise ProtocolError(
+                ErrorCode.BAD_CONFIG,
+                f"nfe {sc.nfe} with {block}-frame blocks{' and guidance' if sc.guidance else ''} needs "
+                f"{cost:.0f} model evaluations per second of motion; this server allows {limit:.0f} per "
+                "session: use fewer steps (nfe), larger blocks (block_frames) or guidance off",
+            )
         return sc
 
     def _make_vads(self, kind: str) -> dict[str, Vad]:

@@ -192,3 +192,16 @@ def test_outbox_drops_the_oldest_blocks_together() -> None:
     box.put([event, stats, event])
     assert len(box) == 2 and box.dropped_messages == 1 and all(m is event for m in box.drain())  # stats first
     assert box.pop() is None
+
+
+def test_evaluations_per_second_counts_steps_branches_and_blocks() -> None:
+    from models.generator.config import SamplerConfig
+    from plugin_server.session.session import SessionLimits, evaluations_per_second
+
+    default = evaluations_per_second(SamplerConfig(), 4, 25)
+    assert default == pytest.approx(9 * 3 * 25 / 4)  # 168.75: the default config is allowed
+    assert default < SessionLimits().max_evaluations_per_s
+    assert evaluations_per_second(SamplerConfig(guidance=False, block_frames=2), 4, 25) == pytest.approx(
+        112.5
+    )
+    assert evaluations_per_second(SamplerConfig(nfe=100, block_frames=1), 4, 25) == pytest.approx(7425)

@@ -210,6 +210,8 @@ def test_live_config_changes_take_effect_at_the_next_block(model: AvatarForcingM
     assert d.of(Motion, got)[0].names[0] == "A" and d.of(Motion, got)[0].frame == 12
     (err,) = d.send(Config(id=6, config={"block_frames": 500}))
     assert err.code == "bad_config" and err.msg_id == 6
+    (err,) = d.send(Config(id=8, config={"nfe": 100, "block_frames": 1}))
+    assert err.code == "bad_config" and err.msg_id == 8 and "evaluations per second" in err.message
     (err,) = d.send(Config(id=7, config={"wobble": 1}))
     assert err.code == "bad_config" and "motion_intensity" in err.message
     (err,) = d.send(Config(config={"fps": 30}))
