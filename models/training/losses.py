@@ -233,8 +233,10 @@ def finetune_loss(
     dropout: bool = True,
     weighted_dpo: bool = False,
     cond_chunk: int | None = None,
+    norm: str = "l1",
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Stage-2 objective L = L_DF(winner) + dpo_weight * L_DPO(winner, loser).
+    """Stage-2 objective L = L_DF(winner) + dpo_weight * L_DPO(winner, loser); `norm` is the DF
+    term's (see diffusion_forcing_loss); the DPO term's err stays the paper's L1.
 
     One draw (given, or drawn from `generator`) serves both terms; the DF term applies condition
     and reference dropout (when `dropout`), the DPO term never does. Stats are those of `dpo_loss`
@@ -242,7 +244,15 @@ def finetune_loss(
     """
     d = _resolve_draw(winner, model.config, draw, generator)
     l_df, _ = diffusion_forcing_loss(
-        model, winner, cond, ref, draw=d, generator=generator, dropout=dropout, cond_chunk=cond_chunk
+        model,
+        winner,
+        cond,
+        ref,
+        draw=d,
+        generator=generator,
+        dropout=dropout,
+        cond_chunk=cond_chunk,
+        norm=norm,
     )
     l_dpo, stats = dpo_loss(
         model,

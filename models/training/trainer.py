@@ -157,6 +157,7 @@ class TrainStep(nn.Module):
             beta=self.config.dpo_beta,
             generator=gen,
             cond_chunk=self.chunk,
+            norm=self.config.df_norm,
         )
 
 

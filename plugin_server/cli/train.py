@@ -39,7 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--df-loss",
         choices=["l1", "l2"],
         default="l1",
-        help="norm of the diffusion loss: l1 (the paper) or l2 (conditional mean)",
+        help="norm of the diffusion loss (stage 1, and the DF term of stage 2): l1 (the paper) or l2",
     )
     p.add_argument(
         "--lip-weight",
