@@ -105,6 +105,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 
 from websockets.exceptions import ConnectionClosed  # noqa: E402
 
+from plugin_server.cli.options import key_values  # noqa: E402
 from plugin_server.protocol import (  # noqa: E402
     Ack,
     Audio,
@@ -753,15 +754,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
-    server_options: dict[str, Any] = {}
-    for item in args.server_option:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            p.error(f"--server-option {item!r}: expected KEY=VALUE")
-        try:
-            server_options[key] = json.loads(value)
-        except ValueError:
-            server_options[key] = value
+    try:
+        server_options = key_values(args.server_option, "--server-option")
+    except ValueError as e:
+        p.error(str(e))
     counts = [int(x) for x in str(args.sessions).split(",") if x.strip()]
     if not counts or min(counts) < 1:
         p.error("--sessions: one or more positive integers, e.g. 1,2,3,4")

@@ -26,22 +26,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def sampler_overrides(items: list[str]) -> dict[str, object]:
-    """Parse KEY=VALUE sampler overrides (values as JSON where they parse, else strings)."""
-    import json
-
-    out: dict[str, object] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--sampler wants KEY=VALUE; got {item!r}")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
     from models.bundle import DEFAULT_MODEL_PATH, AvatarForcingModel
     from models.evaluation.report import probes, run_model, summarize, write_report
@@ -58,7 +42,12 @@ def run(args: argparse.Namespace) -> int:
     scored = []
     from models.generator.config import ConfigError, SamplerConfig
 
-    overrides = sampler_overrides(args.sampler)
+    from .options import key_values
+
+    try:
+        overrides = key_values(args.sampler, "--sampler")
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
     for label, path in zip(labels, paths, strict=True):
         model = AvatarForcingModel.load(path)
         try:

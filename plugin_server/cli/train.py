@@ -95,13 +95,13 @@ def run(args: argparse.Namespace) -> int:
         rest = tuple(float(x) for x in stats.mean)
         card = default_card(stats).replace(rest_pose=rest)
         if args.generator_set:
-            from models.generator.config import ConfigError
-
-            from .evaluate import sampler_overrides
+            from .options import key_values
 
             try:
-                card = card.replace(generator=card.generator.replace(**sampler_overrides(args.generator_set)))
-            except ConfigError as e:
+                card = card.replace(
+                    generator=card.generator.replace(**key_values(args.generator_set, "--generator-set"))
+                )
+            except ValueError as e:  # ConfigError included
                 raise SystemExit(f"--generator-set: {e}") from None
         model = AvatarForcingModel(card)
     config = TrainConfig(

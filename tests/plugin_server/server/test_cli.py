@@ -61,3 +61,17 @@ def test_serve_leaves_cores_to_the_event_loop_by_default() -> None:
     from plugin_server.cli.serve import default_generation_threads
 
     assert [default_generation_threads(n) for n in (1, 2, 4, 8, 64)] == [1, 1, 2, 4, 4]
+
+
+def test_key_values_reads_json_values_and_names_the_flag() -> None:
+    from plugin_server.cli.options import key_values
+
+    assert key_values(["a=1", "b=true", "c=x", "d=[1, 2]", "e="], "--opt") == {
+        "a": 1,
+        "b": True,
+        "c": "x",
+        "d": [1, 2],
+        "e": "",
+    }
+    with pytest.raises(ValueError, match="--opt wants KEY=VALUE"):
+        key_values(["novalue"], "--opt")
