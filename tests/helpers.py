@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from models.bundle import AvatarForcingModel, default_card
@@ -16,3 +17,14 @@ def small_random_model(seed: int = 0) -> AvatarForcingModel:
         for p in model.generator.parameters():
             p.normal_(0, 0.05)
     return model.eval()
+
+
+def speech(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
+    """A loud voiced-sounding signal (harmonics with a syllable envelope), float32 mono."""
+    t = np.arange(int(seconds * rate)) / rate
+    f0 = 140 + 20 * np.sin(2 * np.pi * 0.7 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    x = sum(np.sin(k * phase) / k for k in range(1, 8))
+    env = 0.5 + 0.5 * np.abs(np.sin(2 * np.pi * 2.5 * t))
+    noise = np.random.default_rng(seed).normal(0, 0.01, len(t))
+    return (0.25 * x * env + noise).astype(np.float32)

@@ -11,12 +11,11 @@ from collections.abc import AsyncIterator, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from models.bundle import AvatarForcingModel
 from plugin_server.server import AvatarServer, ServerConfig
-from tests.helpers import small_random_model
+from tests.helpers import small_random_model, speech  # noqa: F401 (speech: for the tests here)
 
 
 @pytest.fixture(scope="session")
@@ -95,14 +94,3 @@ def server_thread(model: AvatarForcingModel, **config: Any) -> Iterator[AvatarSe
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
         loop.close()
-
-
-def speech(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
-    """A loud voiced-sounding signal (harmonics with a syllable envelope), float32 mono."""
-    t = np.arange(int(seconds * rate)) / rate
-    f0 = 140 + 20 * np.sin(2 * np.pi * 0.7 * t)
-    phase = 2 * np.pi * np.cumsum(f0) / rate
-    x = sum(np.sin(k * phase) / k for k in range(1, 8))
-    env = 0.5 + 0.5 * np.abs(np.sin(2 * np.pi * 2.5 * t))
-    noise = np.random.default_rng(seed).normal(0, 0.01, len(t))
-    return (0.25 * x * env + noise).astype(np.float32)

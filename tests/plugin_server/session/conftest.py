@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 
 from models.bundle import AvatarForcingModel
@@ -9,7 +8,7 @@ from plugin_server.protocol import (
     encode,
 )
 from plugin_server.session import Session
-from tests.helpers import small_random_model
+from tests.helpers import small_random_model, speech  # noqa: F401 (speech: for the tests here)
 
 
 @pytest.fixture(scope="session")
@@ -55,14 +54,3 @@ class Driver:
 
     def of(self, kind: type, msgs: list[ServerMessage] | None = None) -> list:
         return [m for m in (self.out if msgs is None else msgs) if isinstance(m, kind)]
-
-
-def speech(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
-    """A loud voiced-sounding signal (harmonics with a syllable envelope), float32 mono."""
-    t = np.arange(int(seconds * rate)) / rate
-    f0 = 140 + 20 * np.sin(2 * np.pi * 0.7 * t)
-    phase = 2 * np.pi * np.cumsum(f0) / rate
-    x = sum(np.sin(k * phase) / k for k in range(1, 8))
-    env = 0.5 + 0.5 * np.abs(np.sin(2 * np.pi * 2.5 * t))
-    noise = np.random.default_rng(seed).normal(0, 0.01, len(t))
-    return (0.25 * x * env + noise).astype(np.float32)
