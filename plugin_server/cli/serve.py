@@ -50,6 +50,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="output sink NAME[:KEY=VALUE,...], repeatable, e.g. vmc:port=39539, vtube_studio, audio:"
         "av_offset_ms=120; sinks follow the oldest connected session",
     )
+    p.add_argument(
+        "--renderer",
+        default="cartoon",
+        metavar="SPEC",
+        help="renderer of the virtual_camera sink: NAME[:KEY=VALUE,...], e.g. cartoon, portrait, "
+        "portrait:image=me.jpg (default: cartoon, sized to the camera); clients and the OBS overlay "
+        "choose their own in their config",
+    )
     p.add_argument("--max-sessions", type=int, default=8, help="sessions held at once (default: 8)")
     p.add_argument(
         "--grace", type=float, default=30.0, help="seconds a dropped session waits for a resume (default: 30)"
@@ -144,11 +152,27 @@ def _local_spec(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return LocalSessionSpec(sources=tuple(sources)) if sources else None
 
 
+def _attach_renderers(sinks: list, spec: str) -> None:  # type: ignore[type-arg]
+    """Give image sinks without a renderer (the virtual camera) one from `spec`, at their size."""
+    from models.render import create_renderer, parse_renderer_spec
+
+    for sink in sinks:
+        if "image" not in getattr(sink, "consumes", ()) or getattr(sink, "renderer", False) is not None:
+            continue
+        name, options = parse_renderer_spec(spec)
+        options.setdefault("width", str(sink.width))
+        options.setdefault("height", str(sink.height))
+        renderer = create_renderer(name, **options)
+        sink.renderer = lambda frame, r=renderer: r.render(frame.values)
+        log.info("%s sink renders with %s %s", sink.name, name, options)
+
+
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
     import torch
 
+    from models.render import RendererError
     from plugin_server.capture import parse_device
     from plugin_server.server import AvatarServer, InsecureBindError, ServerConfig, check_bind, run_server
     from plugin_server.server.security import DEFAULT_ORIGINS
@@ -188,6 +212,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: --sink: {e}", file=sys.stderr)
         return 2
     try:
+        _attach_renderers(sinks, args.renderer)
+    except RendererError as e:
+        print(f"error: --renderer: {e}", file=sys.stderr)
+        return 2
+    try:
         local = _local_spec(args)
     except SinkError as e:  # CaptureUnavailableError: a missing package, with the fix
         print(f"error: {e}", file=sys.stderr)
@@ -203,7 +232,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"avatar-forcing: serving protocol v1 on {s.url}", flush=True)
         if config.token:
             print("  clients must send the token: ?token=... or 'Authorization: Bearer ...'", flush=True)
-        print(f"  health: http{s.url[2:].rstrip('/')}/health", flush=True)
+        http = f"http{s.url[2:].rstrip('/')}"
+        print(f"  health: {http}/health", flush=True)
+        token = "&token=<your token>" if config.token else ""
+        print(f"  OBS overlay (Browser Source): {http}/overlay?session=*{token}", flush=True)
         if sinks:
             print(f"  sinks: {', '.join(s.name for s in sinks)} (following the oldest session)", flush=True)
         if local is not None:

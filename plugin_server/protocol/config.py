@@ -23,6 +23,8 @@ NAMINGS: tuple[str, ...] = ("arkit", "vrm", "vrm1", "vts")
 Naming = Literal["arkit", "vrm", "vrm1", "vts"]
 ArkitSpelling = Literal["pascal", "camel", "lr"]
 VADS: tuple[str, ...] = ("silero", "energy")
+FRAME_FORMATS: tuple[str, ...] = ("png", "webp", "jpeg", "rgba")  # = models.render.IMAGE_FORMATS
+FrameFormat = Literal["png", "webp", "jpeg", "rgba"]
 VadKind = Literal["silero", "energy"]
 
 logger = logging.getLogger(__name__)
@@ -88,8 +90,13 @@ class SessionConfig:
     server_vad: bool = True  # detect speech in both audio streams and emit turn events
     vad: VadKind = field(default_factory=default_vad)  # speech detector of server_vad: silero | energy
     stats_interval_s: float = 1.0  # how often `stats` is sent (when in outputs)
+    renderer: str = "cartoon"  # renderer of the `frames` output (models.render registry)
+    renderer_options: dict[str, Any] = field(default_factory=dict)  # its options (e.g. width, height)
+    frame_format: FrameFormat = "png"  # encoding of `rendered_frame` images
 
     def __post_init__(self) -> None:
+        if self.frame_format not in FRAME_FORMATS:
+            raise _bad(f"frame_format {self.frame_format!r} is not one of {list(FRAME_FORMATS)}")
         bad_outputs = [o for o in self.outputs if o not in OUTPUTS]
         if bad_outputs:
             raise _bad(f"unknown output(s) {bad_outputs}; valid: {list(OUTPUTS)}")
@@ -109,6 +116,8 @@ class SessionConfig:
             "seed must be 0..2**53": self.seed is None or 0 <= self.seed <= 2**53,
             "motion_intensity must be in 0..2": 0.0 <= self.motion_intensity <= 2.0,
             "stats_interval_s must be in 0.1..60": 0.1 <= self.stats_interval_s <= 60.0,
+            "renderer must be 1..64 characters": 1 <= len(self.renderer) <= 64,
+            "renderer_options takes at most 32 keys": len(self.renderer_options) <= 32,
         }
         bad = [m for m, ok in checks.items() if not ok]
         if bad:

@@ -62,13 +62,14 @@ class ClientMessage(Message):
 @dataclass(frozen=True, kw_only=True)
 class Hello(ClientMessage):
     """First message of a connection: protocol version, what the client can do, and optionally the
-    id of a session to resume."""
+    id of a session to resume, or of a session to watch (read-only: an overlay, a monitor)."""
 
     TYPE: ClassVar[str] = "hello"
     version: int
     capabilities: list[str] = field(default_factory=list)
     client: str = ""  # free-form client name/version, for logs
     resume: str | None = None  # session id from an earlier `welcome`
+    watch: str | None = None  # session id to watch, or "*": whichever session drives the sinks
 
 
 @dataclass(frozen=True, kw_only=True)

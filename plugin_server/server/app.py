@@ -69,14 +69,17 @@ from plugin_server.protocol import (
     decode,
     encode,
 )
-from plugin_server.session import ModelFactory, SessionLimits, SessionRegistry
+from plugin_server.session import ModelFactory, RendererFactory, SessionLimits, SessionRegistry
 from plugin_server.session.batching import TickReport, tick_sessions
+from plugin_server.session.frames import renderer_available
 from plugin_server.sinks import Sink
 
 from .local import LocalSession, LocalSessionSpec
 from .routing import SinkRouter
 from .security import DEFAULT_ORIGINS, check_bind, origin_allowed, request_token, token_ok
+from .static import static_response
 from .tap import TappedSession
+from .watchers import WatchConnection, WatchHub
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +212,8 @@ class AvatarServer:
         sinks: server-level sinks (created, not started); they follow one session (`SinkRouter`).
         clock: the monotonic clock passed to sessions.
         local: the server's own local session (capture sources as its user side), or None.
+        renderers: the `frames` output's renderer factory (`models.render.create_renderer`);
+            "auto": that when skia (the `render` extra) is installed, else None (no `frames`).
 
     Use `await start()` / `await stop()`, or `async with AvatarServer(...) as server:`.
     """
@@ -221,8 +226,12 @@ class AvatarServer:
         *,
         clock: Callable[[], float] = time.monotonic,
         local: LocalSessionSpec | None = None,
+        renderers: RendererFactory | str | None = "auto",
     ) -> None:
         self.config = config or ServerConfig()
+        self.renderers = default_renderers() if renderers == "auto" else renderers
+        if isinstance(self.renderers, str):
+            raise ValueError(f"renderers must be a factory, None or 'auto', not {renderers!r}")
         self.local = local
         self._local_task: asyncio.Task[None] | None = None
         self._local_sources_started: list[Any] = []
@@ -246,6 +255,10 @@ class AvatarServer:
         self._started_at = 0.0
         self._stopping = False
         self.port = self.config.port
+        fps = model.card.fps if isinstance(model, AvatarForcingModel) else 25
+        self.watchers = WatchHub(
+            self.renderers, self.config.limits, fps=fps, send_timeout_s=self.config.send_timeout_s
+        )
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -304,6 +317,7 @@ class AvatarServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._local_task
         await self._stop_sources()
+        await self.watchers.close_all()
         if self._server is not None:
             self._server.close(close_connections=True)
             await self._server.wait_closed()
@@ -350,6 +364,7 @@ class AvatarServer:
             "max_sessions": self.config.max_sessions,
             "uptime_s": round(self._clock() - self._started_at, 3) if self._started_at else 0.0,
             "generation": self.generation.to_dict(),
+            "watch": self.watchers.stats(),
         }
         if self.router:
             out["sinks"] = self.router.stats()
@@ -367,6 +382,9 @@ class AvatarServer:
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         """/health answers JSON; websocket upgrades are checked for Origin (403) and token (401)."""
         path = urlsplit(request.path).path
+        static = static_response(request, path)
+        if static is not None:
+            return static
         if path == HEALTH_PATH:
             body = json.dumps(self.health())
             status = HTTPStatus.SERVICE_UNAVAILABLE if self._stopping else HTTPStatus.OK
@@ -394,6 +412,7 @@ class AvatarServer:
             now,
             limits=self.config.limits,
             session_limits=self.config.session_limits,
+            renderers=self.renderers,
         )
 
     def _update_owner(self) -> None:
@@ -403,6 +422,7 @@ class AvatarServer:
     def _forget(self, session_id: str) -> None:
         self._entries.pop(session_id, None)
         self._attached.pop(session_id, None)
+        self.watchers.session_ended(session_id)
 
     async def _expire_loop(self) -> None:
         while True:
@@ -416,9 +436,10 @@ class AvatarServer:
     async def _send_now(self, ws: ServerConnection, msg: ServerMessage, binary: bool) -> None:
         await asyncio.wait_for(ws.send(encode(msg, binary)), self.config.send_timeout_s)
 
-    async def _await_hello(self, ws: ServerConnection) -> tuple[_Entry, int, bool] | None:
+    async def _await_hello(self, ws: ServerConnection) -> tuple[_Entry, int, bool] | WatchConnection | None:
         """Wait for a valid `hello` and open (or resume) its session; sends the welcome.
-        Returns (entry, connection number, binary framing) or None when the connection ends."""
+        Returns (entry, connection number, binary framing), a watching connection (`hello.watch`),
+        or None when the connection ends."""
         deadline = self._clock() + self.config.hello_timeout_s
         while True:
             remaining = deadline - self._clock()
@@ -437,6 +458,10 @@ class AvatarServer:
                     raise ProtocolError(
                         ErrorCode.BAD_STATE, f"the first message must be hello, not {msg.TYPE}", msg_id
                     )
+                if msg.watch is not None:
+                    watch = self.watchers.open(msg, ws, binary, lambda sid: sid in self._entries)
+                    await self._send_now(ws, self.watchers.welcome(watch), binary)
+                    return watch
                 entry, welcome = await self._open(msg, ws)
             except ProtocolError as e:
                 log.info("handshake with %s: %s", ws.remote_address, e)
@@ -489,6 +514,9 @@ class AvatarServer:
             return
         if opened is None:
             return
+        if isinstance(opened, WatchConnection):
+            await self.watchers.run(opened)
+            return
         entry, conn, binary = opened
         session = entry.session
         session.log.info(
@@ -514,6 +542,7 @@ class AvatarServer:
                         self.router.offer(session.id, session.fps, messages=out)  # interrupts
                     except Exception:
                         session.log.exception("routing to the sinks failed")
+                    self.watchers.notify(session.id, self.router.owner, session.fps, [], out)
                 wake.set()
                 if session.closed:
                     session.log.info("bye")
@@ -590,6 +619,7 @@ class AvatarServer:
             config=spec.config,
             limits=self.config.limits,
             session_limits=self.config.session_limits,
+            renderers=self.renderers,
         )
         self.registry.add(session, now)
         entry = self._entries[session.id] = _Entry(session, local=True)
@@ -642,6 +672,7 @@ class AvatarServer:
                     self.router.offer(session.id, session.fps, blocks, out)
                 except Exception:  # a sink problem must never cost the client its output
                     session.log.exception("routing to the sinks failed")
+                self.watchers.notify(session.id, self.router.owner, session.fps, blocks, out)
         return report.outputs
 
     def _time_to_due(self, session: TappedSession, now: float) -> float | None:
@@ -795,6 +826,18 @@ class AvatarServer:
                 return
             except ConnectionClosed:
                 return
+
+
+def default_renderers() -> RendererFactory | None:
+    """`models.render.create_renderer` when skia (the `render` extra) is installed, else None."""
+    if not renderer_available():
+        log.info(
+            "no renderer: skia is not installed (pip install 'avatar-forcing[render]'); no 'frames' output"
+        )
+        return None
+    from models.render import create_renderer
+
+    return create_renderer
 
 
 def _source_stats(source: Any) -> dict[str, Any]:

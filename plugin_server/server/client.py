@@ -124,9 +124,11 @@ class AvatarClient:
             proxy=None,
         )
 
-    async def connect(self, resume: str | None = None, timeout: float = 10.0) -> Welcome:
-        """Open the websocket, say hello (resuming `resume` when given) and return the welcome.
-        Raises `HandshakeError` when the server refuses."""
+    async def connect(
+        self, resume: str | None = None, timeout: float = 10.0, *, watch: str | None = None
+    ) -> Welcome:
+        """Open the websocket, say hello (resuming `resume`, or watching `watch` read-only, when
+        given) and return the welcome. Raises `HandshakeError` when the server refuses."""
         if self.ws is None:
             await self.open()
         await self.send(
@@ -136,6 +138,7 @@ class AvatarClient:
                 capabilities=["msgpack" if self.binary else "json"],
                 client=self.name,
                 resume=resume,
+                watch=watch,
             )
         )
         msg = await self.recv(timeout)

@@ -80,6 +80,7 @@ from plugin_server.protocol import (
 )
 
 from .batching import tick_sessions
+from .frames import FrameRenderer, RendererFactory
 from .mapping import map_frames
 from .outbox import Outbox
 from .postprocess import MotionShaper
@@ -96,14 +97,6 @@ REBUILD_KEYS = frozenset({"model", "avatar", "block_frames", "guidance", "seed"}
 """Config keys whose change restarts the generator's state at the next block (the clock goes on)."""
 SAMPLER_KEYS = frozenset({"nfe", "a_cfg", "u_cfg"})
 """Config keys that swap the sampler settings at the next block, keeping the generator's state."""
-
-
-class Renderer(Protocol):
-    """Turns motion into images (the renderer issue provides one)."""
-
-    def render(self, frames: np.ndarray) -> list[tuple[int, int, str, bytes]]:
-        """(n, 58) ARKit frames -> n images as (width, height, format, data)."""
-        ...
 
 
 class Tracker(Protocol):
@@ -177,7 +170,9 @@ class Session:
         config: the initial config (defaults when None); `config` messages change it.
         limits: wire limits (for `handle_frame` and the welcome message).
         session_limits: queue bounds.
-        renderer / tracker: optional hooks for `frames` output and `user_video` input.
+        renderers: makes the `frames` output's renderer from the config's `renderer` and
+            `renderer_options` (e.g. `models.render.create_renderer`); None: no `frames` output.
+        tracker: optional hook for `user_video` input.
         timer: a monotonic clock used only to measure compute time for stats (never to schedule).
     """
 
@@ -190,7 +185,7 @@ class Session:
         config: SessionConfig | None = None,
         limits: Limits = DEFAULT_LIMITS,
         session_limits: SessionLimits | None = None,
-        renderer: Renderer | None = None,
+        renderers: RendererFactory | None = None,
         tracker: Tracker | None = None,
         timer: Callable[[], float] = time.perf_counter,
         keep_arkit_blocks: int = 0,
@@ -206,7 +201,7 @@ class Session:
         self._models: dict[str | None, AvatarForcingModel] = {}
         self.limits = limits
         self.session_limits = session_limits or SessionLimits()
-        self.renderer = renderer
+        self.frame_renderer = FrameRenderer(renderers) if renderers is not None else None
         self.tracker = tracker
         self._timer = timer
         sl = self.session_limits
@@ -278,7 +273,7 @@ class Session:
     def capabilities(self) -> list[str]:
         caps = ["msgpack", "json", "resume", "naming:arkit", "naming:vrm", "naming:vrm1", "naming:vts"]
         caps += ["output:motion", "output:audio", "output:events", "output:stats"]
-        if self.renderer is not None:
+        if self.frame_renderer is not None:
             caps.append("output:frames")
         if self.tracker is not None:
             caps.append("input:user_video")
@@ -667,11 +662,15 @@ class Session:
                 ErrorCode.UNSUPPORTED,
                 f"fps {cfg.fps} is not available: the model runs at {model.card.fps} fps",
             )
-        if cfg.wants("frames") and self.renderer is None:
+        if cfg.wants("frames") and self.frame_renderer is None:
             raise ProtocolError(
-                ErrorCode.UNSUPPORTED, "output 'frames' needs a renderer; this server has none"
+                ErrorCode.UNSUPPORTED,
+                "output 'frames' needs a renderer; this server has none "
+                "(pip install 'avatar-forcing[render]')",
             )
         self._sampler_config(model, cfg)
+        if cfg.wants("frames") and self.frame_renderer is not None:  # last: nothing after it can fail
+            self.frame_renderer.configure(cfg.renderer, cfg.renderer_options, cfg.frame_format)
         return model
 
     def _apply_pending(self) -> None:
@@ -780,8 +779,8 @@ class Session:
                     data=encode_pcm(audio, a.sample_format),
                 )
             )
-        if cfg.wants("frames") and self.renderer is not None:
-            for i, (w, h, fmt, data) in enumerate(self.renderer.render(frames)):
+        if cfg.wants("frames") and self.frame_renderer is not None:
+            for i, (w, h, fmt, data) in enumerate(self.frame_renderer.render(frames)):
                 out.append(
                     RenderedFrame(
                         frame=k0 + i, t=(k0 + i) / self.fps, width=w, height=h, format=fmt, data=data

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from models.bundle import AvatarForcingModel
+from models.render import Renderer, create_renderer, register_renderer
 from plugin_server.protocol import (
     Ack,
     Audio,
@@ -312,11 +313,16 @@ def test_slow_client_and_falling_behind(model: AvatarForcingModel) -> None:
     assert _frames(d.of(Motion))[-1] == round(d.session.clock(d.now) * 25) - 1
 
 
-class StripeRenderer:
-    """A renderer (the `Renderer` protocol): one 4x1 grey image per frame, JawOpen as brightness."""
+@register_renderer("test_stripe", replace=True)
+class StripeRenderer(Renderer):
+    """A renderer (the `models.render.Renderer` interface): a width x 1 grey image per frame,
+    JawOpen as brightness."""
 
-    def render(self, frames: np.ndarray) -> list[tuple[int, int, str, bytes]]:
-        return [(4, 1, "rgb24", bytes([int(255 * f[17])] * 12)) for f in frames]
+    def render(self, frame: np.ndarray) -> np.ndarray:
+        return np.full((self.config.height, self.config.width, 4), int(255 * frame[17]), np.uint8)
+
+    def regions(self) -> dict[str, tuple[int, int, int, int]]:
+        return {}
 
 
 class NoddingTracker:
@@ -329,19 +335,48 @@ class NoddingTracker:
 
 
 def test_renderer_and_tracker_hooks(model: AvatarForcingModel) -> None:
-    d = _session(model, renderer=StripeRenderer(), tracker=NoddingTracker())
+    d = _session(model, renderers=create_renderer, tracker=NoddingTracker())
     assert "output:frames" in d.session.capabilities() and "input:user_video" in d.session.capabilities()
-    (ack,) = d.send(Config(config={"outputs": ["motion", "frames"], "seed": 7}))
-    assert ack.config["outputs"] == ["motion", "frames"]
+    frames_cfg = {
+        "renderer": "test_stripe",
+        "renderer_options": {"width": 16, "height": 16},
+        "frame_format": "rgba",
+    }
+    (ack,) = d.send(Config(config={"outputs": ["motion", "frames"], "seed": 7, **frames_cfg}))
+    assert ack.config["outputs"] == ["motion", "frames"] and ack.config["renderer"] == "test_stripe"
     for seq in range(4):
         d.send(UserVideo(seq=seq, width=2, height=1, format="rgb24", data=bytes(6)))
     assert len(d.session._motion_q) == 4
     d.run(0.32)
     rendered = d.of(RenderedFrame)
     assert [r.frame for r in rendered] == list(range(8)) and all(r.t == r.frame / 25 for r in rendered)
+    assert all((r.width, r.height, r.format, len(r.data)) == (16, 16, "rgba", 16 * 16 * 4) for r in rendered)
     motion = np.array([v for m in d.of(Motion) for v in m.values])
     assert [r.data[0] for r in rendered] == [int(255 * j) for j in motion[:, 17]]
     assert not d.session._motion_q and d.session._last_user[52] == 10.0  # held after the last tracked frame
+
+
+def test_bad_renderer_choices_are_refused_and_the_config_is_kept(model: AvatarForcingModel) -> None:
+    d = _session(model, renderers=create_renderer)
+    d.send(Config(config={"seed": 3}))
+    for bad, code, words in (
+        ({"renderer": "nope"}, "bad_config", "valid renderers"),
+        ({"renderer": "test_stripe", "renderer_options": {"colour": 1}}, "bad_config", "unknown option"),
+        ({"renderer": "test_stripe", "renderer_options": {"width": 5000}}, "bad_config", "4096"),
+        ({"renderer": "test_stripe", "renderer_options": {"width": 2048}}, "bad_config", "too large"),
+        ({"frame_format": "gif"}, "bad_config", "frame_format"),
+    ):
+        (err,) = d.send(Config(id=9, config={"outputs": ["motion", "frames"], **bad}))
+        assert err.code == code and words in err.message and err.msg_id == 9, err
+        assert d.session.config.seed == 3 and d.session.config.outputs == (
+            "motion",
+            "audio",
+            "events",
+            "stats",
+        )
+    no_renderer = _session(model)
+    (err,) = no_renderer.send(Config(config={"outputs": ["frames"]}))
+    assert err.code == "unsupported" and "render" in err.message
 
 
 def test_log_records_carry_the_session_id(

@@ -1,0 +1,86 @@
+"""The `frames` output: ARKit frames -> rendered, encoded images (sans I/O).
+
+A session (or a watcher) owns one :class:`FrameRenderer`. `configure(name, options, fmt)` checks a
+config's renderer choice and creates the renderer (once per distinct choice); `render(frames)`
+turns `(n, 58)` ARKit frames into `(width, height, format, bytes)` tuples. Renderers come from a
+factory (the server passes :func:`models.render.create_renderer`), so tests and embedders can swap
+it. Bad choices become `ProtocolError`s naming what was wrong: an unknown renderer or option is
+`bad_config`; a renderer whose package is missing is `unsupported`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from models.render import Renderer, RendererError, RendererUnavailableError, encode_image
+from plugin_server.protocol.errors import ErrorCode, ProtocolError
+
+log = logging.getLogger(__name__)
+
+RendererFactory = Callable[..., Renderer]
+"""`factory(name, **options) -> Renderer` (e.g. :func:`models.render.create_renderer`)."""
+
+MAX_FRAME_SIDE = 1024  # a session's images are at most this wide and high (rendering runs per frame)
+
+
+def renderer_available() -> bool:
+    """Whether the renderers' drawing library (skia, the `render` extra) can be imported."""
+    import importlib.util
+
+    return importlib.util.find_spec("skia") is not None
+
+
+class FrameRenderer:
+    """One client's renderer and image format (see the module doc)."""
+
+    def __init__(self, factory: RendererFactory, max_side: int = MAX_FRAME_SIDE) -> None:
+        self._factory = factory
+        self.max_side = max_side
+        self._key: str | None = None
+        self.renderer: Renderer | None = None
+        self.format = "png"
+
+    def configure(self, name: str, options: Mapping[str, Any], fmt: str, msg_id: int | None = None) -> None:
+        """Use renderer `name` with `options`, encoding images as `fmt`; raises ProtocolError."""
+        key = json.dumps([name, dict(options)], sort_keys=True, default=str)
+        if key != self._key:
+            try:
+                renderer = self._factory(name, **dict(options))
+            except RendererUnavailableError as e:
+                raise ProtocolError(ErrorCode.UNSUPPORTED, str(e), msg_id) from None
+            except RendererError as e:
+                raise ProtocolError(ErrorCode.BAD_CONFIG, str(e), msg_id) from None
+            width, height = renderer.size
+            if max(width, height) > self.max_side:
+                renderer.close()
+                raise ProtocolError(
+                    ErrorCode.BAD_CONFIG,
+                    f"renderer images of {width}x{height} are too large: "
+                    f"at most {self.max_side} pixels a side",
+                    msg_id,
+                )
+            if self.renderer is not None:
+                self.renderer.close()
+            self.renderer, self._key = renderer, key
+            log.debug("renderer %s %s", name, dict(options))
+        self.format = fmt
+
+    def render(self, frames: np.ndarray) -> list[tuple[int, int, str, bytes]]:
+        """(n, 58) ARKit frames -> n (width, height, format, data) images."""
+        if self.renderer is None:
+            raise RuntimeError("FrameRenderer.render before configure")
+        width, height = self.renderer.size
+        return [
+            (width, height, self.format, encode_image(img, self.format))
+            for img in self.renderer.render_many(frames)
+        ]
+
+    def close(self) -> None:
+        if self.renderer is not None:
+            self.renderer.close()
+        self.renderer, self._key = None, None
