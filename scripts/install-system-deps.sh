@@ -4,11 +4,12 @@
 #   asterisk-core-sounds-en-wav   real human speech: Asterisk English prompts, 8 kHz WAV (human.py)
 #   asterisk-core-sounds-en       their transcripts (core-sounds-en.txt.gz)
 #   libportaudio2                 PortAudio for sounddevice: --mic capture and avatar audio playback
+#   chromium                      headless browser for the OBS overlay's tests (driven by playwright)
 # Idempotent: installs only what is missing and runs `apt-get update` only then.
 # A no-op with a message when not run as root or not on Debian/Ubuntu (apt-get and dpkg-query missing).
 set -euo pipefail
 
-PACKAGES=(flite asterisk-core-sounds-en-wav asterisk-core-sounds-en libportaudio2)
+PACKAGES=(flite asterisk-core-sounds-en-wav asterisk-core-sounds-en libportaudio2 chromium)
 
 if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
     echo "install-system-deps: not a Debian-based system (no apt-get/dpkg-query); install ${PACKAGES[*]} yourself." >&2

@@ -55,8 +55,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="cartoon",
         metavar="SPEC",
         help="renderer of the virtual_camera sink: NAME[:KEY=VALUE,...], e.g. cartoon, portrait, "
-        "portrait:image=me.jpg (default: cartoon, sized to the camera); clients and the OBS overlay "
-        "choose their own in their config",
+        "portrait:image=me.jpg (default: cartoon, sized to the camera); its options are also the "
+        "defaults for clients and overlays that pick this renderer (the only way to choose the "
+        "portrait photo: clients may not name files on the server)",
     )
     p.add_argument("--max-sessions", type=int, default=8, help="sessions held at once (default: 8)")
     p.add_argument(
@@ -167,6 +168,20 @@ def _attach_renderers(sinks: list, spec: str) -> None:  # type: ignore[type-arg]
         log.info("%s sink renders with %s %s", sink.name, name, options)
 
 
+def _client_renderers(spec: str):  # type: ignore[no-untyped-def]
+    """The sessions' renderer factory: the --renderer spec's options are defaults for its renderer
+    (None when skia is missing: no `frames` output)."""
+    from models.render import create_renderer, parse_renderer_spec
+    from plugin_server.session.frames import client_renderers, renderer_available
+
+    if not renderer_available():
+        return None
+    name, options = parse_renderer_spec(spec)
+    options.pop("width", None)
+    options.pop("height", None)
+    return client_renderers(create_renderer, {name.strip().lower(): options})
+
+
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -226,7 +241,7 @@ def run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e} (pass --model PATH)", file=sys.stderr)
         return 2
-    server = AvatarServer(model, config, sinks, local=local)
+    server = AvatarServer(model, config, sinks, local=local, renderers=_client_renderers(args.renderer))
 
     def ready(s: AvatarServer) -> None:
         print(f"avatar-forcing: serving protocol v1 on {s.url}", flush=True)

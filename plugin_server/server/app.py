@@ -71,7 +71,7 @@ from plugin_server.protocol import (
 )
 from plugin_server.session import ModelFactory, RendererFactory, SessionLimits, SessionRegistry
 from plugin_server.session.batching import TickReport, tick_sessions
-from plugin_server.session.frames import renderer_available
+from plugin_server.session.frames import client_renderers, renderer_available
 from plugin_server.sinks import Sink
 
 from .local import LocalSession, LocalSessionSpec
@@ -829,15 +829,14 @@ class AvatarServer:
 
 
 def default_renderers() -> RendererFactory | None:
-    """`models.render.create_renderer` when skia (the `render` extra) is installed, else None."""
+    """`models.render.create_renderer` for clients (no options naming server files) when skia (the
+    `render` extra) is installed, else None."""
     if not renderer_available():
-        log.info(
-            "no renderer: skia is not installed (pip install 'avatar-forcing[render]'); no 'frames' output"
-        )
+        log.info("no renderer: skia is missing (pip install 'avatar-forcing[render]'); no 'frames' output")
         return None
     from models.render import create_renderer
 
-    return create_renderer
+    return client_renderers(create_renderer)
 
 
 def _source_stats(source: Any) -> dict[str, Any]:

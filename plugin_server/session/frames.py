@@ -84,3 +84,27 @@ class FrameRenderer:
         if self.renderer is not None:
             self.renderer.close()
         self.renderer, self._key = None, None
+
+
+SERVER_ONLY_OPTIONS = frozenset({"image", "landmarks"})
+"""Renderer options that name files on the server: clients may not set them (a client must not
+make the server open arbitrary paths); the server's own `--renderer` spec does."""
+
+
+def client_renderers(
+    factory: RendererFactory, defaults: Mapping[str, Mapping[str, Any]] | None = None
+) -> RendererFactory:
+    """A factory for clients' configs: `defaults[name]` (the server's own options for a renderer,
+    e.g. its portrait photo) fill in what the client did not set; file options are refused."""
+    server_defaults = {k: dict(v) for k, v in (defaults or {}).items()}
+
+    def make(name: str, **options: Any) -> Renderer:
+        files = sorted(SERVER_ONLY_OPTIONS & set(options))
+        if files:
+            raise RendererError(
+                f"renderer option(s) {files} name files on the server and are set by the server "
+                "(avatar-forcing serve --renderer portrait:image=PHOTO), not by clients"
+            )
+        return factory(name, **{**server_defaults.get(str(name).strip().lower(), {}), **options})
+
+    return make

@@ -29,6 +29,7 @@ from plugin_server.protocol import (
     encode_pcm,
 )
 from plugin_server.session import Session, SessionLimits, SessionRegistry
+from plugin_server.session.frames import client_renderers
 from plugin_server.session.mapping import VTS_NAMES
 
 from .conftest import Driver, speech
@@ -397,3 +398,20 @@ def test_log_records_carry_the_session_id(
     assert all(
         getattr(r, "session_id", None) == "log-me" and "[session log-me]" in r.getMessage() for r in records
     )
+
+
+def test_clients_may_not_name_files_on_the_server(model: AvatarForcingModel) -> None:
+    made: list[dict] = []
+
+    def factory(name: str, **options: object) -> Renderer:
+        made.append({"name": name, **options})
+        return create_renderer(name, **options)
+
+    d = _session(model, renderers=client_renderers(factory, {"test_stripe": {"height": 20}}))
+    portrait = {"renderer": "portrait", "renderer_options": {"image": "/etc/passwd"}}
+    (err,) = d.send(Config(config={"outputs": ["frames"], **portrait}))
+    assert err.code == "bad_config" and "set by the server" in err.message and not made
+    stripe = {"renderer": "test_stripe", "renderer_options": {"width": 16}}
+    (ack,) = d.send(Config(config={"outputs": ["frames"], **stripe}))
+    assert ack.config["renderer_options"] == {"width": 16}
+    assert made == [{"name": "test_stripe", "height": 20, "width": 16}]  # the server's default filled in
