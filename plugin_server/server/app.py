@@ -69,7 +69,7 @@ from plugin_server.protocol import (
     decode,
     encode,
 )
-from plugin_server.session import ModelFactory, RendererFactory, SessionLimits, SessionRegistry
+from plugin_server.session import ModelFactory, RendererFactory, SessionLimits, SessionRegistry, Tracker
 from plugin_server.session.batching import TickReport, tick_sessions
 from plugin_server.session.frames import client_renderers, renderer_available
 from plugin_server.sinks import Sink
@@ -214,6 +214,8 @@ class AvatarServer:
         local: the server's own local session (capture sources as its user side), or None.
         renderers: the `frames` output's renderer factory (`models.render.create_renderer`);
             "auto": that when skia (the `render` extra) is installed, else None (no `frames`).
+        trackers: makes each session's face tracker for `user_video` frames; "auto": MediaPipe
+            (`VideoFaceTracker`) when the `webcam` extra is installed, else None.
 
     Use `await start()` / `await stop()`, or `async with AvatarServer(...) as server:`.
     """
@@ -227,11 +229,15 @@ class AvatarServer:
         clock: Callable[[], float] = time.monotonic,
         local: LocalSessionSpec | None = None,
         renderers: RendererFactory | str | None = "auto",
+        trackers: Callable[[], Tracker] | str | None = "auto",
     ) -> None:
         self.config = config or ServerConfig()
         self.renderers = default_renderers() if renderers == "auto" else renderers
         if isinstance(self.renderers, str):
             raise ValueError(f"renderers must be a factory, None or 'auto', not {renderers!r}")
+        self.trackers = default_trackers() if trackers == "auto" else trackers
+        if isinstance(self.trackers, str):
+            raise ValueError(f"trackers must be a factory, None or 'auto', not {trackers!r}")
         self.local = local
         self._local_task: asyncio.Task[None] | None = None
         self._local_sources_started: list[Any] = []
@@ -413,6 +419,7 @@ class AvatarServer:
             limits=self.config.limits,
             session_limits=self.config.session_limits,
             renderers=self.renderers,
+            tracker=self.trackers() if self.trackers is not None else None,
         )
 
     def _update_owner(self) -> None:
@@ -826,6 +833,13 @@ class AvatarServer:
                 return
             except ConnectionClosed:
                 return
+
+
+def default_trackers() -> Callable[[], Tracker] | None:
+    """`VideoFaceTracker` (MediaPipe) when the `webcam` extra is installed, else None."""
+    from plugin_server.capture.video import VideoFaceTracker, video_tracking_available
+
+    return VideoFaceTracker if video_tracking_available() else None
 
 
 def default_renderers() -> RendererFactory | None:

@@ -452,6 +452,13 @@ class Session:
     def close(self) -> None:
         self.closed = True
         self.outbox.clear()
+        for hook in (self.tracker, self.frame_renderer):  # a face mesh, a renderer: release them
+            close = getattr(hook, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    self.log.exception("closing %s failed", type(hook).__name__)
         self.log.info("closed after %d frames", self.frames_generated)
 
     # --- dispatch -----------------------------------------------------------------------------

@@ -42,9 +42,9 @@ def test_client_cli_reports_a_refused_connection(model: AvatarForcingModel, tmp_
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_serve_cli_runs_until_a_signal(model: AvatarForcingModel, tmp_path: Path, sig: int) -> None:
     cmd, env = serve_command(model, tmp_path)
-    proc, lines, url = spawn_serve(cmd, env, 3)
+    proc, lines, url = spawn_serve(cmd, env, 4)
     try:
-        assert "health" in lines[1] and "Ctrl+C" in lines[2]
+        assert "health" in lines[1] and "/overlay?session=*" in lines[2] and "Ctrl+C" in lines[3]
         with urllib.request.urlopen(url.replace("ws://", "http://") + "health", timeout=5) as r:
             assert json.load(r)["status"] == "ok"
         proc.send_signal(sig)

@@ -150,9 +150,9 @@ def test_serve_mic_end_to_end(model: AvatarForcingModel, alsa_home: tuple[Any, P
     local session receives motion; the session took the mic as user audio."""
     _, home = alsa_home
     cmd, env = serve_command(model, tmp_path, "--mic", "avatar_mic", home=home)
-    proc, lines, url = spawn_serve(cmd, env, 4)
+    proc, lines, url = spawn_serve(cmd, env, 5)
     try:
-        assert "local session 'local' (mic)" in lines[2], lines
+        assert "local session 'local' (mic)" in lines[3], lines
 
         async def attach() -> tuple[list[Motion], dict]:
             client = AvatarClient(url)
