@@ -15,10 +15,13 @@ IMAGE_FORMATS: tuple[str, ...] = ("png", "webp", "jpeg", "rgba")
 
 def composite(image: np.ndarray, background: tuple[int, int, int] = (0, 0, 0)) -> np.ndarray:
     """(H, W, 4) straight-alpha RGBA over an opaque colour -> (H, W, 3) uint8 RGB."""
-    rgb = image[..., :3].astype(np.float32)
-    alpha = image[..., 3:4].astype(np.float32) / 255.0
-    bg = np.asarray(background, dtype=np.float32)
-    return np.clip(rgb * alpha + bg * (1.0 - alpha) + 0.5, 0, 255).astype(np.uint8)
+    alpha = image[..., 3:4].astype(np.uint16)
+    if int(alpha.min()) == 255:  # opaque already (the portrait): no blending
+        return np.ascontiguousarray(image[..., :3])
+    rgb = image[..., :3].astype(np.uint16)
+    bg = np.asarray(background, np.uint16)
+    mixed = rgb * alpha + bg * (255 - alpha) + 127  # integer blend, rounded
+    return (mixed // 255).astype(np.uint8)
 
 
 def encode_image(image: np.ndarray, fmt: str = "png", quality: int = 90) -> bytes:

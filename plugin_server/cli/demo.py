@@ -17,6 +17,7 @@ HELP = "render an MP4 (with sound) of the avatar talking and listening, from the
 log = logging.getLogger(__name__)
 
 SAMPLES = Path(__file__).resolve().parents[2] / "models" / "samples"
+STILL_FORMATS = {".png": "png", ".webp": "webp", ".jpg": "jpeg", ".jpeg": "jpeg"}
 USER_LOOK = {"skin": "#E3B48F", "hair": "#2F2A26", "eyes": "#6B4A2F", "shirt": "#3C9A6E"}  # cartoon user
 
 
@@ -53,7 +54,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="SECONDS:PATH",
-        help="also save the avatar frame at SECONDS as a PNG (alpha kept), repeatable",
+        help="also save the avatar frame at SECONDS as .png/.webp (alpha kept) or .jpg, repeatable",
     )
     p.add_argument("--crf", type=int, default=20, help="x264 quality, lower is better (default: 20)")
 
@@ -90,6 +91,8 @@ def _parse_stills(specs: list[str]) -> list[tuple[float, Path]]:
             seconds = -1.0
         if not sep or not path or seconds < 0:
             raise ValueError(f"--still {spec!r}: expected SECONDS:PATH, e.g. 3.2:avatar.png")
+        if Path(path).suffix.lower() not in STILL_FORMATS:
+            raise ValueError(f"--still {spec!r}: the file must end in one of {sorted(STILL_FORMATS)}")
         out.append((seconds, Path(path)))
     return out
 
@@ -181,7 +184,8 @@ def _run(args: argparse.Namespace) -> int:
             image = renderer.render(motion[k])  # (H, W, 4)
             if k in still_at:
                 still_at[k].parent.mkdir(parents=True, exist_ok=True)
-                still_at[k].write_bytes(encode_image(image, "png"))
+                fmt = STILL_FORMATS[still_at[k].suffix.lower()]
+                still_at[k].write_bytes(encode_image(image, fmt))
             if user_renderer is not None and user_rows is not None:
                 image = np.concatenate([user_renderer.render(user_rows[k]), image], axis=1)
             writer.write_frame(image)
