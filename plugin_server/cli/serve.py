@@ -59,6 +59,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "defaults for clients and overlays that pick this renderer (the only way to choose the "
         "portrait photo: clients may not name files on the server)",
     )
+    p.add_argument(
+        "--session-sinks",
+        metavar="NAMES",
+        help="sinks clients may ask for in their session config (\"sinks\"), comma-separated, or 'none' "
+        "(default: all of them on loopback, none when bound elsewhere)",
+    )
     p.add_argument("--max-sessions", type=int, default=8, help="sessions held at once (default: 8)")
     p.add_argument(
         "--grace", type=float, default=30.0, help="seconds a dropped session waits for a resume (default: 30)"
@@ -153,6 +159,21 @@ def _local_spec(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return LocalSessionSpec(sources=tuple(sources)) if sources else None
 
 
+def _session_sinks(text: str | None) -> tuple[str, ...] | None:
+    """--session-sinks: None (the default rule), () for 'none', else the checked names."""
+    from plugin_server.sinks import available_sinks
+
+    if text is None:
+        return None
+    names = tuple(n.strip().lower().replace("-", "_") for n in text.split(",") if n.strip())
+    if names in ((), ("none",)):
+        return ()
+    unknown = sorted(set(names) - set(available_sinks()))
+    if unknown:
+        raise ValueError(f"--session-sinks: unknown sink(s) {unknown}; valid: {', '.join(available_sinks())}")
+    return names
+
+
 def _attach_renderers(sinks: list, spec: str) -> None:  # type: ignore[type-arg]
     """Give image sinks without a renderer (the virtual camera) one from `spec`, at their size."""
     from models.render import create_renderer, parse_renderer_spec
@@ -204,6 +225,7 @@ def run(args: argparse.Namespace) -> int:
             grace_s=args.grace,
             max_batch=args.max_batch,
             batch_window_s=args.batch_window_ms / 1000.0,
+            session_sinks=_session_sinks(args.session_sinks),
         )
     except InsecureBindError as e:
         print(f"error: {e}", file=sys.stderr)

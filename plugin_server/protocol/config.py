@@ -93,6 +93,7 @@ class SessionConfig:
     renderer: str = "cartoon"  # renderer of the `frames` output (models.render registry)
     renderer_options: dict[str, Any] = field(default_factory=dict)  # its options (e.g. width, height)
     frame_format: FrameFormat = "png"  # encoding of `rendered_frame` images
+    sinks: list[dict[str, Any]] = field(default_factory=list)  # this session's own sinks: {"name", options}
 
     def __post_init__(self) -> None:
         if self.frame_format not in FRAME_FORMATS:
@@ -118,6 +119,7 @@ class SessionConfig:
             "stats_interval_s must be in 0.1..60": 0.1 <= self.stats_interval_s <= 60.0,
             "renderer must be 1..64 characters": 1 <= len(self.renderer) <= 64,
             "renderer_options takes at most 32 keys": len(self.renderer_options) <= 32,
+            "sinks takes at most 8 entries": len(self.sinks) <= 8,
         }
         bad = [m for m, ok in checks.items() if not ok]
         if bad:

@@ -59,6 +59,7 @@ from models.bundle import AvatarForcingModel
 from plugin_server.protocol import (
     DEFAULT_LIMITS,
     PROTOCOL_VERSION,
+    Ack,
     ClientMessage,
     Error,
     ErrorCode,
@@ -76,7 +77,8 @@ from plugin_server.sinks import Sink
 
 from .local import LocalSession, LocalSessionSpec
 from .routing import SinkRouter
-from .security import DEFAULT_ORIGINS, check_bind, origin_allowed, request_token, token_ok
+from .security import DEFAULT_ORIGINS, check_bind, is_loopback, origin_allowed, request_token, token_ok
+from .session_sinks import SessionSinks
 from .static import static_response
 from .tap import TappedSession
 from .watchers import WatchConnection, WatchHub
@@ -112,6 +114,8 @@ class ServerConfig:
             share one batched generator step: the generation loop waits up to this long for
             them (0: batch only the sessions already queued).
         max_batch: most sessions in one batched generator step.
+        session_sinks: sink names clients may ask for in their session config (`sinks`); None:
+            every sink when `host` is a loopback address, none otherwise.
     """
 
     host: str = "127.0.0.1"
@@ -132,6 +136,7 @@ class ServerConfig:
     max_queue: int = 16
     batch_window_s: float = 0.005
     max_batch: int = 8
+    session_sinks: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.port < 65536:
@@ -262,6 +267,10 @@ class AvatarServer:
         self._stopping = False
         self.port = self.config.port
         fps = model.card.fps if isinstance(model, AvatarForcingModel) else 25
+        allowed = self.config.session_sinks
+        if allowed is None and not is_loopback(self.config.host):
+            allowed = ()  # reachable from other machines: clients drive no local devices unless told
+        self.session_sinks = SessionSinks(None if allowed is None else frozenset(allowed))
         self.watchers = WatchHub(
             self.renderers, self.config.limits, fps=fps, send_timeout_s=self.config.send_timeout_s
         )
@@ -324,6 +333,7 @@ class AvatarServer:
                 await self._local_task
         await self._stop_sources()
         await self.watchers.close_all()
+        await self.session_sinks.close_all()
         if self._server is not None:
             self._server.close(close_connections=True)
             await self._server.wait_closed()
@@ -371,6 +381,7 @@ class AvatarServer:
             "uptime_s": round(self._clock() - self._started_at, 3) if self._started_at else 0.0,
             "generation": self.generation.to_dict(),
             "watch": self.watchers.stats(),
+            "session_sinks": self.session_sinks.stats(),
         }
         if self.router:
             out["sinks"] = self.router.stats()
@@ -420,6 +431,7 @@ class AvatarServer:
             session_limits=self.config.session_limits,
             renderers=self.renderers,
             tracker=self.trackers() if self.trackers is not None else None,
+            sink_check=self.session_sinks.check,
         )
 
     def _update_owner(self) -> None:
@@ -430,6 +442,9 @@ class AvatarServer:
         self._entries.pop(session_id, None)
         self._attached.pop(session_id, None)
         self.watchers.session_ended(session_id)
+        task = asyncio.get_running_loop().create_task(self.session_sinks.close(session_id))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _expire_loop(self) -> None:
         while True:
@@ -550,6 +565,9 @@ class AvatarServer:
                     except Exception:
                         session.log.exception("routing to the sinks failed")
                     self.watchers.notify(session.id, self.router.owner, session.fps, [], out)
+                    self.session_sinks.offer(session.id, session.fps, [], out)
+                    if any(isinstance(m, Ack) and m.of == "config" for m in out):
+                        await self._sync_sinks(session)
                 wake.set()
                 if session.closed:
                     session.log.info("bye")
@@ -599,6 +617,15 @@ class AvatarServer:
             entry.ws = None
         self._update_owner()
 
+    async def _sync_sinks(self, session: TappedSession) -> None:
+        """Run the sinks of the session's config (after an accepted `config`); a sink that fails
+        to start is reported to the client as an `error` and left out."""
+        try:
+            await self.session_sinks.sync(session.id, list(session.config.sinks))
+        except Exception as e:
+            session.log.warning("session sinks failed to start: %s", e)
+            session.outbox.put([Error(code=ErrorCode.UNSUPPORTED.value, message=f"sinks: {e}")])
+
     # --- the local session (local.py) ---------------------------------------------------------
     async def _start_sources(self) -> None:
         """Open the local session's capture devices (before listening: a missing device fails
@@ -627,6 +654,7 @@ class AvatarServer:
             limits=self.config.limits,
             session_limits=self.config.session_limits,
             renderers=self.renderers,
+            sink_check=self.session_sinks.check,
         )
         self.registry.add(session, now)
         entry = self._entries[session.id] = _Entry(session, local=True)
@@ -680,6 +708,7 @@ class AvatarServer:
                 except Exception:  # a sink problem must never cost the client its output
                     session.log.exception("routing to the sinks failed")
                 self.watchers.notify(session.id, self.router.owner, session.fps, blocks, out)
+                self.session_sinks.offer(session.id, session.fps, blocks, out)
         return report.outputs
 
     def _time_to_due(self, session: TappedSession, now: float) -> float | None:

@@ -173,6 +173,8 @@ class Session:
         renderers: makes the `frames` output's renderer from the config's `renderer` and
             `renderer_options` (e.g. `models.render.create_renderer`); None: no `frames` output.
         tracker: optional hook for `user_video` input.
+        sink_check: checks the config's `sinks` (raises ProtocolError naming what is wrong); the
+            adapter creates and runs them. None: this server takes no sinks from session config.
         timer: a monotonic clock used only to measure compute time for stats (never to schedule).
     """
 
@@ -187,6 +189,7 @@ class Session:
         session_limits: SessionLimits | None = None,
         renderers: RendererFactory | None = None,
         tracker: Tracker | None = None,
+        sink_check: Callable[[list[dict[str, Any]]], None] | None = None,
         timer: Callable[[], float] = time.perf_counter,
         keep_arkit_blocks: int = 0,
     ) -> None:
@@ -203,6 +206,7 @@ class Session:
         self.session_limits = session_limits or SessionLimits()
         self.frame_renderer = FrameRenderer(renderers) if renderers is not None else None
         self.tracker = tracker
+        self.sink_check = sink_check
         self._timer = timer
         sl = self.session_limits
         self.outbox = Outbox(sl.outbox_max_frames, sl.outbox_max_messages)
@@ -676,6 +680,10 @@ class Session:
                 "(pip install 'avatar-forcing[render]')",
             )
         self._sampler_config(model, cfg)
+        if cfg.sinks:
+            if self.sink_check is None:
+                raise ProtocolError(ErrorCode.UNSUPPORTED, "this server takes no sinks from session config")
+            self.sink_check(cfg.sinks)
         if cfg.wants("frames") and self.frame_renderer is not None:  # last: nothing after it can fail
             self.frame_renderer.configure(cfg.renderer, cfg.renderer_options, cfg.frame_format)
         return model
