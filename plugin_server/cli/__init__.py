@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from . import animate, bench, client, corpus, demo, evaluate, landmarks, pack, parity, serve, train
+from . import animate, bench, client, corpus, demo, evaluate, landmarks, obs, pack, parity, serve, train
 
 # name -> (add_arguments, run); run returns the process exit status.
 Command = tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]
@@ -22,6 +22,7 @@ COMMANDS: dict[str, Command] = {
     "landmarks": (landmarks.add_arguments, landmarks.run, landmarks.HELP),
     "evaluate": (evaluate.add_arguments, evaluate.run, evaluate.HELP),
     "serve": (serve.add_arguments, serve.run, serve.HELP),
+    "obs-setup": (obs.add_arguments, obs.run, obs.HELP),
     "client": (client.add_arguments, client.run, client.HELP),
 }
 
