@@ -135,3 +135,28 @@ def test_no_backend_says_what_to_install() -> None:
         assert "No v4l2 loopback device found" in message  # pyvirtualcam's own reason is kept
     with pytest.raises(SinkUnavailableError, match=r"unknown backend 'nonexistent'.*registered backends"):
         VirtualCameraSink(backend="nonexistent").start()
+
+
+def test_serve_gives_the_camera_a_real_renderer(backend: type[RecordingBackend]) -> None:
+    """`serve --sink virtual_camera --renderer cartoon`: the camera shows the cartoon at its size,
+    its mouth following JawOpen."""
+    pytest.importorskip("skia", reason="the render extra is needed: pip install -e .[render]")
+    from models.render import create_renderer
+    from plugin_server.cli.serve import _attach_renderers
+
+    sink = create_sink("virtual_camera", width=128, height=96, fps=50, backend="test-recorder")
+    _attach_renderers([sink], "cartoon")
+    mouth = create_renderer("cartoon", width=128, height=96).regions()["mouth"]
+    with sink:
+        sink.submit(MotionFrame.from_named(0, 0.0, {}))
+        time.sleep(0.15)
+        sink.submit(MotionFrame.from_named(1, 0.04, {"JawOpen": 1.0}))
+        time.sleep(0.15)
+    cam = backend.instances[0]
+    with cam.lock:
+        frames = [f.reshape(96, 128, 3) for f in cam.frames]
+    assert len(frames) >= 2
+    x0, y0, x1, y1 = mouth
+    closed, opened = frames[0][y0:y1, x0:x1].astype(int), frames[-1][y0:y1, x0:x1].astype(int)
+    assert np.abs(opened - closed).mean() > 5  # the mouth opened on the camera
+    assert frames[-1][0, 0].tolist() == [0, 0, 0]  # transparent corners over the black background
