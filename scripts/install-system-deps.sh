@@ -5,11 +5,12 @@
 #   asterisk-core-sounds-en       their transcripts (core-sounds-en.txt.gz)
 #   libportaudio2                 PortAudio for sounddevice: --mic capture and avatar audio playback
 #   chromium                      headless browser for the OBS overlay's tests (driven by playwright)
+#   mono-devel                    mcs + mono: compiles and runs the Unity client's engine-free C# core in tests
 # Idempotent: installs only what is missing and runs `apt-get update` only then.
 # A no-op with a message when not run as root or not on Debian/Ubuntu (apt-get and dpkg-query missing).
 set -euo pipefail
 
-PACKAGES=(flite asterisk-core-sounds-en-wav asterisk-core-sounds-en libportaudio2 chromium)
+PACKAGES=(flite asterisk-core-sounds-en-wav asterisk-core-sounds-en libportaudio2 chromium mono-devel)
 
 if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
     echo "install-system-deps: not a Debian-based system (no apt-get/dpkg-query); install ${PACKAGES[*]} yourself." >&2
