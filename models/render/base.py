@@ -20,7 +20,6 @@ from __future__ import annotations
 import abc
 import dataclasses
 import importlib
-import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from models.motion.arkit import ARKIT_DIM
+from models.options import convert_option, parse_named_spec
 
 PIP_HINT = "pip install 'avatar-forcing[render]'"
 
@@ -187,7 +187,7 @@ def make_config(name: str, options: Mapping[str, Any] | None = None) -> RenderCo
     kwargs: dict[str, Any] = {}
     for key, value in options.items():
         try:
-            kwargs[key] = _convert(value, hints[key]) if isinstance(value, str) else value
+            kwargs[key] = convert_option(value, hints[key]) if isinstance(value, str) else value
         except (TypeError, ValueError) as exc:
             raise RendererError(f"renderer {cls.name!r}: option {key}={value!r} is invalid: {exc}") from None
     try:
@@ -206,51 +206,7 @@ def create_renderer(name: str, **options: Any) -> Renderer:
 
 def parse_renderer_spec(spec: str) -> tuple[str, dict[str, str]]:
     """``"portrait:image=me.jpg,width=384"`` -> ``("portrait", {"image": "me.jpg", "width": "384"})``."""
-    name, _, rest = spec.partition(":")
-    if not name.strip():
-        raise RendererError(
-            f"empty renderer name in {spec!r}; valid renderers: {', '.join(renderer_names())}"
-        )
-    options: dict[str, str] = {}
-    for part in filter(None, (p.strip() for p in rest.split(","))):
-        key, eq, value = part.partition("=")
-        if not eq or not key.strip():
-            raise RendererError(f"renderer option {part!r} in {spec!r} is not KEY=VALUE")
-        options[key.strip().replace("-", "_")] = value.strip()
-    return name.strip(), options
-
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-def _convert(value: str, annotation: Any) -> Any:
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(annotation)
-        if type(None) in args and value.lower() in {"none", "null", ""}:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _convert(value, arg)
-            except (TypeError, ValueError) as exc:
-                errors.append(str(exc))
-        raise ValueError("; ".join(errors))
-    if origin is typing.Literal:
-        choices = typing.get_args(annotation)
-        if value not in choices:
-            raise ValueError(f"expected one of {list(choices)}")
-        return value
-    if annotation is bool:
-        low = value.lower()
-        if low in _TRUE:
-            return True
-        if low in _FALSE:
-            return False
-        raise ValueError("expected a boolean (true/false/1/0/yes/no/on/off)")
-    if annotation in (int, float, str):
-        return annotation(value)
-    return value
+    try:
+        return parse_named_spec(spec, "renderer")
+    except ValueError as e:
+        raise RendererError(f"{e}; valid renderers: {', '.join(renderer_names())}") from None

@@ -22,17 +22,16 @@ import inspect
 import logging
 import threading
 import time
-import types
 import typing
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
 from models.motion.arkit import ARKIT_DIM, ArkitSpace
+from models.options import convert_option, parse_named_spec
 
 log = logging.getLogger(__name__)
 
@@ -533,52 +532,10 @@ def parse_sink_spec(spec: str) -> tuple[str, dict[str, str]]:
     ``"vmc:host=192.0.2.1,port=39540"`` -> ``("vmc", {"host": "192.0.2.1", "port": "39540"})``.
     Values stay strings; :func:`create_sink` converts them using the sink's annotations.
     """
-    name, _, rest = spec.partition(":")
-    if not name.strip():
-        raise SinkConfigError(f"empty sink name in {spec!r}; valid sinks: {', '.join(available_sinks())}")
-    options: dict[str, str] = {}
-    for part in filter(None, (p.strip() for p in rest.split(","))):
-        key, eq, value = part.partition("=")
-        if not eq or not key.strip():
-            raise SinkConfigError(f"sink option {part!r} in {spec!r} is not KEY=VALUE")
-        options[key.strip().replace("-", "_")] = value.strip()
-    return name.strip(), options
-
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-def _convert(value: str, annotation: Any) -> Any:
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(annotation)
-        if type(None) in args and value.lower() in {"none", "null", ""}:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _convert(value, arg)
-            except (TypeError, ValueError) as exc:
-                errors.append(str(exc))
-        raise ValueError("; ".join(errors))
-    if origin is typing.Literal:
-        choices = typing.get_args(annotation)
-        if value not in choices:
-            raise ValueError(f"expected one of {list(choices)}")
-        return value
-    if annotation is bool:
-        low = value.lower()
-        if low in _TRUE:
-            return True
-        if low in _FALSE:
-            return False
-        raise ValueError("expected a boolean (true/false/1/0/yes/no/on/off)")
-    if annotation in (int, float, str, Path):
-        return annotation(value)
-    return value
+    try:
+        return parse_named_spec(spec, "sink")
+    except ValueError as e:
+        raise SinkConfigError(f"{e}; valid sinks: {', '.join(available_sinks())}") from None
 
 
 def coerce_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -591,7 +548,7 @@ def coerce_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in options.items():
         if isinstance(value, str) and key in hints:
             try:
-                out[key] = _convert(value, hints[key])
+                out[key] = convert_option(value, hints[key])
             except (TypeError, ValueError) as exc:
                 kind = getattr(hints[key], "__name__", None) or str(hints[key])
                 raise SinkConfigError(
