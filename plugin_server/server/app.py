@@ -552,8 +552,9 @@ class AvatarServer:
         ticker = asyncio.create_task(self._guard(ws, self._ticker(ws, entry, conn, wake, stop)))
         try:
             async for frame in ws:
-                if ticker.done() or sender.done():
-                    break  # superseded, stalled, or failed
+                # A frame already received is handled even when the ticker or sender has ended (a
+                # client's `bye` often arrives with its close frame, after a send failed): only
+                # then does the loop stop for them.
                 async with entry.lock:
                     if session.connection != conn or session.closed:
                         break
@@ -575,6 +576,8 @@ class AvatarServer:
                 if entry.local and isinstance(session, LocalSession) and session.take_bye():
                     local_bye = True
                     break
+                if ticker.done() or sender.done():
+                    break  # superseded, stalled, or failed
         except ConnectionClosed:
             pass
         finally:
