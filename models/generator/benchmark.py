@@ -329,11 +329,22 @@ def bench_preset(
     seed: int = 0,
     tick: Callable[[], None] = lambda: None,
     first_repeats: int = 3,
+    backend: str = "torch",
 ) -> PresetBenchmark:
-    """Time one preset: official (streaming and reference, interleaved) and realtime per block size."""
+    """Time one preset: official (streaming and reference, interleaved) and realtime per block size.
+
+    `backend` ("torch" or "onnx") evaluates the StreamingSampler's network; the ReferenceSampler
+    baseline always runs on torch."""
     cfg = get_preset(name).generator
     g = torch.Generator().manual_seed(seed)
     model = randomize_weights(MotionGenerator(cfg), g).to(device=device, dtype=torch.float32).eval()
+    if backend != "torch":
+        import tempfile
+
+        from .backend import use_backend
+
+        with tempfile.TemporaryDirectory(prefix="avatar-forcing-bench-") as tmp:  # random weights: no cache
+            use_backend(model, backend, cache_root=tmp)
     params = sum(p.numel() for p in model.parameters())
     ref = torch.randn(1, cfg.dim_motion, generator=g).to(device)
     timings: list[StreamTiming] = []
@@ -395,6 +406,7 @@ def run_benchmark(
     seed: int = 0,
     progress: bool = True,
     first_repeats: int = 3,
+    backend: str = "torch",
 ) -> dict[str, Any]:
     """Benchmark each preset; returns a JSON-ready dict with the machine and all figures."""
     from tqdm import tqdm
@@ -420,6 +432,7 @@ def run_benchmark(
                     seed,
                     lambda: bar.update(1),
                     first_repeats,
+                    backend,
                 )
             )
     machine = machine_info(device)
@@ -433,6 +446,7 @@ def run_benchmark(
             "first_repeats": first_repeats,
             "dtype": "float32",
             "seed": seed,
+            "backend": backend,
         },
         "presets": [r.summary() for r in results],
         "_results": results,
@@ -448,7 +462,9 @@ def format_report(report: dict[str, Any]) -> str:
     m = report["machine"]
     lines = [
         f"machine: {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads), "
-        f"torch {m['torch']}, device {m['device']}" + (f" ({m['gpu']})" if "gpu" in m else ""),
+        f"torch {m['torch']}, device {m['device']}"
+        + (f" ({m['gpu']})" if "gpu" in m else "")
+        + f", generator backend {report.get('settings', {}).get('backend', 'torch')}",
         f"date: {m['date']}; load average (1, 5, 15 min) at start: {_loads(m.get('load_average_start'))}, "
         f"at end: {_loads(m['load_average'])}",
         "",

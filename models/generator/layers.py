@@ -92,7 +92,7 @@ class SelfAttention(nn.Module):
             k = torch.cat([past[0], k], dim=2)
             v = torch.cat([past[1], v], dim=2)
         cos, sin = rope
-        n = q.shape[2]
+        n = x.shape[1]  # frames of the input; q.shape[2] would be a constant in a traced (ONNX) graph
         q = apply_rope(q, cos[-n:], sin[-n:])
         k = apply_rope(k, cos, sin)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)

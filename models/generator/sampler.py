@@ -24,6 +24,7 @@ from collections.abc import Sequence
 
 import torch
 
+from .backend import GeneratorBackend, get_backend
 from .cache import GeneratorCache
 from .conditions import Conditions, combine_guidance, guidance_branches
 from .config import SamplerConfig
@@ -73,6 +74,11 @@ class StreamingSampler:
             context_frames=g.context_frames,
         )
         return self.cache
+
+    @property
+    def backend(self) -> GeneratorBackend:
+        """How the network is evaluated: the backend attached to the model (torch by default)."""
+        return get_backend(self.model)
 
     @property
     def next_block_frames(self) -> int:
@@ -141,7 +147,7 @@ class StreamingSampler:
         and history, `context_timestep` > 0) is drawn stream by stream, each with its own
         generator, so a seeded stream gets the same numbers batched or not.
         """
-        model, g = self.model, self.model.config
+        net, g = self.backend, self.model.config  # the network: torch or onnxruntime, same calls
         b, n = cond.batch, cond.frames
         p = cache.ref
 
@@ -165,7 +171,7 @@ class StreamingSampler:
 
         # Once per block: condition tokens and cross-attention keys/values of every branch.
         branch_cond = guidance_branches(cond_in) if self.branches == 3 else cond_in
-        cross_new = model.cross_kv(model.encode_conditions(branch_cond))
+        cross_new = net.condition_kv(branch_cond)
         k_past = cache.cached_cond_frames
         if cache.cross_kv is not None:
             cross = [
@@ -189,7 +195,7 @@ class StreamingSampler:
             # Context frames carry the context level; their sigma stays 0 so updates leave them be.
             t_frames = frame_values(t, ctx_t).expand(b * self.branches, n_in)
             xb = x.repeat(self.branches, 1, 1)
-            out = model(xb, t_frames, ref, cross, cross_mask, self_mask, past)
+            out = net.evaluate(xb, t_frames, ref, cross, cross_mask, self_mask, past)
             assert out.velocity is not None
             v = (
                 combine_guidance(out.velocity, self.config.a_cfg_scale, self.config.u_cfg_scale)
@@ -205,7 +211,7 @@ class StreamingSampler:
             if ctx_t > 0:
                 seen = interpolate(clean, randn(clean.shape), torch.tensor(ctx_sigma, dtype=p.dtype))
             levels = torch.full((b * self.branches, n_in), ctx_t, device=p.device, dtype=p.dtype)
-            refresh = model(
+            refresh = net.evaluate(
                 seen.repeat(self.branches, 1, 1),
                 levels,
                 ref,

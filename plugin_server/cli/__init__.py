@@ -7,7 +7,21 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from . import animate, bench, client, corpus, demo, evaluate, landmarks, obs, pack, parity, serve, train
+from . import (
+    animate,
+    bench,
+    client,
+    corpus,
+    demo,
+    evaluate,
+    export_onnx,
+    landmarks,
+    obs,
+    pack,
+    parity,
+    serve,
+    train,
+)
 
 # name -> (add_arguments, run); run returns the process exit status.
 Command = tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]
@@ -24,6 +38,7 @@ COMMANDS: dict[str, Command] = {
     "serve": (serve.add_arguments, serve.run, serve.HELP),
     "obs-setup": (obs.add_arguments, obs.run, obs.HELP),
     "client": (client.add_arguments, client.run, client.HELP),
+    "export-onnx": (export_onnx.add_arguments, export_onnx.run, export_onnx.HELP),
 }
 
 

@@ -6,6 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from .options import add_backend_arguments, apply_backend
+
 HELP = "animate an avatar offline: its speech (and the user's audio / face motion) to ARKit frames"
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="pascal",
         help="channel spelling: EyeBlinkLeft, eyeBlinkLeft or eyeBlink_L",
     )
+    add_backend_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,6 +47,9 @@ def run(args: argparse.Namespace) -> int:
     for out in args.out:
         motion_format(out)  # fail before any work on a bad extension
     model = AvatarForcingModel.load(args.model)
+    error = apply_backend(model.generator, args)
+    if error:
+        raise SystemExit(f"error: {error}")
     sampler = model.card.sampler
     if args.block_frames:
         sampler = dataclasses.replace(sampler, block_frames=args.block_frames)

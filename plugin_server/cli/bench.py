@@ -8,6 +8,8 @@ import os
 import sys
 from pathlib import Path
 
+from .options import add_backend_arguments
+
 HELP = (
     "benchmark the streaming sampler: time per block, real-time factor, latency, speed-up over the plain loop"
 )
@@ -50,6 +52,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="fresh streams on which the first call is timed; the median is reported (default 3)",
     )
     p.add_argument("--no-reference", action="store_true", help="skip the plain ReferenceSampler baseline")
+    add_backend_arguments(p, onnx_dir=False)  # random weights: exported into a temporary directory
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights, conditions and noise")
     p.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the figures as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -70,6 +73,16 @@ def run(args: argparse.Namespace) -> int:
         return 2
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
     device = resolve_device(args.device)
+    if args.backend == "onnx":
+        from models.generator.onnx_backend import require_onnxruntime
+        from models.generator.onnx_export import OnnxUnavailableError, require_onnx
+
+        try:
+            require_onnxruntime()
+            require_onnx()
+        except OnnxUnavailableError as e:
+            print(f"error: --backend onnx: {e}", file=sys.stderr)
+            return 2
     report = run_benchmark(
         args.preset,
         device,
@@ -80,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=not args.no_progress,
         first_repeats=args.first_repeats,
+        backend=args.backend,
     )
     print(format_report(report))
     if args.json is not None:

@@ -7,6 +7,8 @@ import logging
 import os
 import sys
 
+from .options import add_backend_arguments, apply_backend
+
 HELP = "serve the avatar protocol on a websocket (ws://127.0.0.1:8765 by default)"
 TOKEN_ENV = "AVATAR_FORCING_TOKEN"
 log = logging.getLogger(__name__)
@@ -43,6 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="model checkpoint (default: the bundled model); 'random' runs an untrained model of the "
         "default architecture (to try the plumbing: the motion means nothing)",
     )
+    add_backend_arguments(p)
     p.add_argument(
         "--sink",
         action="append",
@@ -262,6 +265,10 @@ def run(args: argparse.Namespace) -> int:
         model = _load_model(args.model)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e} (pass --model PATH)", file=sys.stderr)
+        return 2
+    error = apply_backend(model.generator, args)  # every session's sampler evaluates through it
+    if error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     server = AvatarServer(model, config, sinks, local=local, renderers=_client_renderers(args.renderer))
 
