@@ -6,6 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from . import paper
 from .options import add_backend_arguments, apply_backend
 
 HELP = "animate an avatar offline: its speech (and the user's audio / face motion) to ARKit frames"
@@ -21,7 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--user-motion",
         help="the user's face motion, CSV or JSON of ARKit frames at the model's fps (default: neutral)",
     )
-    p.add_argument("--out", required=True, nargs="+", help="output file(s): .csv and/or .json")
+    p.add_argument(
+        "--out", required=True, nargs="+", help="output file(s): .csv and/or .json (.npy with --preset paper)"
+    )
     p.add_argument("--model", help="model checkpoint (default: the bundled model)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--block-frames", type=int, help="realtime block size in frames (default: the model's)")
@@ -33,9 +36,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="channel spelling: EyeBlinkLeft, eyeBlinkLeft or eyeBlink_L",
     )
     add_backend_arguments(p)
+    paper.add_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.preset == "paper":
+        return paper.run_animate(args)
     import dataclasses
 
     import soundfile as sf

@@ -13,6 +13,8 @@ import logging
 import sys
 from pathlib import Path
 
+from . import paper
+
 HELP = "render an MP4 (with sound) of the avatar talking and listening, from the bundled sample or your audio"
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="also save the avatar frame at SECONDS as .png/.webp (alpha kept) or .jpg, repeatable",
     )
     p.add_argument("--crf", type=int, default=20, help="x264 quality, lower is better (default: 20)")
+    paper.add_arguments(p)
 
 
 def _read_audio(path: str) -> tuple[object, int]:
@@ -98,6 +101,8 @@ def _parse_stills(specs: list[str]) -> list[tuple[float, Path]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.preset == "paper":
+        return paper.run_demo(args)
     try:
         return _run(args)
     except (ValueError, FileNotFoundError) as e:

@@ -1,0 +1,184 @@
+"""`--preset paper --weights DIR` of `animate` and `demo`: the paper's photoreal path.
+
+Not a command of its own: `demo` and `animate` hand over here when given `--preset paper`.
+- demo: the avatar's (and the user's) audio -> motion latents -> frames decoded from the portrait
+  (`--portrait`, default the bundled astronaut) -> an MP4 with both voices, at the autoencoder's
+  size (512x512).
+- animate: the same stream without decoding; writes the 512-d motion latents (T, 512) float32 as
+  .npy (the ARKit CSV / JSON formats do not apply to this motion space).
+The user side is the user's audio (or silence) and the neutral (zero) user motion: webcam face
+crops enter through `PaperAvatar.push_user_frames`, which these offline commands do not take yet.
+
+A missing or incomplete weights folder exits with status 2 and the list of what is missing.
+
+`serve --preset paper` does not exist yet: the session engine and its sinks carry ARKit frames. It
+would need a session that owns a `PaperAvatar` (portrait per session), webcam face crops instead of
+ARKit user motion on the wire, a video output (frames, not blendshapes) for the transports and
+sinks, and a GPU to keep up (one 10-frame block is tens of seconds on two CPU cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from models.paper.pipeline import PaperAvatar
+    from models.paper.weights_folder import PaperConfig
+
+# The geometry the commands load; None = the paper's (tests swap in PaperConfig.tiny()).
+CONFIG: PaperConfig | None = None
+SAMPLES = Path(__file__).resolve().parents[2] / "models" / "samples"
+DEFAULT_PORTRAIT = SAMPLES / "astronaut.jpg"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """--preset / --weights / --portrait, shared by animate and demo."""
+    p.add_argument(
+        "--preset",
+        choices=["paper"],
+        help="paper: the paper's photoreal model (512-d motion latents decoded to 512x512 frames) from "
+        "--weights DIR, instead of the ARKit model of --model",
+    )
+    p.add_argument(
+        "--weights",
+        metavar="DIR",
+        help="with --preset paper: the official weights (flow_transformer.pth, motion_autoencoder.pth, "
+        "wav2vec2-base-960h/); an incomplete folder is refused with the list of missing files",
+    )
+    p.add_argument(
+        "--portrait",
+        metavar="PHOTO",
+        help="with --preset paper: the avatar's face photo, a face-centred crop "
+        "(default: the bundled astronaut)",
+    )
+
+
+def _config() -> PaperConfig:
+    from models.paper.weights_folder import PAPER
+
+    return CONFIG or PAPER
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def _load_avatar(args: argparse.Namespace) -> PaperAvatar:
+    import dataclasses
+
+    import numpy as np
+    import torch
+
+    from models.paper.pipeline import PaperAvatar
+    from models.paper.weights_folder import check_weights_folder
+    from models.render.encode import decode_image
+
+    if not args.weights:
+        raise ValueError(
+            "--preset paper needs --weights DIR: a folder with the official Avatar Forcing weights "
+            "(flow_transformer.pth, motion_autoencoder.pth) and wav2vec2-base-960h/"
+        )
+    check_weights_folder(args.weights, _config())  # fails fast, listing every missing file
+    portrait_path = Path(args.portrait) if args.portrait else DEFAULT_PORTRAIT
+    if not portrait_path.is_file():
+        raise FileNotFoundError(f"portrait not found: {portrait_path}")
+    portrait = np.ascontiguousarray(decode_image(portrait_path.read_bytes())[..., :3])  # (H, W, 3)
+    torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
+    sampler = _config().sampler
+    if getattr(args, "nfe", None):
+        sampler = dataclasses.replace(sampler, nfe=args.nfe)
+    if getattr(args, "block_frames", None):
+        sampler = dataclasses.replace(sampler, block_frames=args.block_frames)
+    avatar = PaperAvatar.from_folder(args.weights, _config(), sampler_config=sampler, seed=args.seed)
+    avatar.set_portrait(portrait)
+    return avatar
+
+
+def run_animate(args: argparse.Namespace) -> int:
+    """`animate --preset paper`: motion latents (T, 512) to .npy."""
+    import numpy as np
+    import soundfile as sf
+
+    from models.paper.pipeline import stream_recording
+
+    try:
+        bad = [o for o in args.out if Path(o).suffix.lower() != ".npy"]
+        if bad:
+            raise ValueError(
+                f"--preset paper writes the 512-d motion latents as .npy (ARKit CSV/JSON do not apply): {bad}"
+            )
+        if args.user_motion:
+            raise ValueError(
+                "--user-motion holds ARKit frames; the paper preset's user motion comes from face crops"
+            )
+        avatar = _load_avatar(args)
+        audio, rate = sf.read(args.avatar_audio, dtype="float32", always_2d=False)
+        user, u_rate = (None, None)
+        if args.user_audio:
+            user, u_rate = sf.read(args.user_audio, dtype="float32", always_2d=False)
+        start = time.perf_counter()
+        blocks = [m for m, _ in stream_recording(avatar, audio, rate, user, u_rate, decode=False)]
+        motion = np.concatenate(blocks).astype(np.float32)  # (T, 512)
+    except (ValueError, FileNotFoundError, ImportError) as e:
+        return _fail(str(e))
+    for out in args.out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        np.save(out, motion)
+        seconds = motion.shape[0] / avatar.fps
+        print(
+            f"wrote {motion.shape[0]} frames x {motion.shape[1]} motion latents ({seconds:.2f} s at "
+            f"{avatar.fps} fps, computed in {time.perf_counter() - start:.1f} s) to {out}"
+        )
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """`demo --preset paper`: the decoded frames with the audio, as an MP4."""
+    import numpy as np
+
+    from models.paper.pipeline import stream_recording
+    from models.render import RendererError
+    from models.render.video import Mp4Writer, parse_color
+
+    from .demo import SAMPLES as DEMO_SAMPLES
+    from .demo import _mono48k, _read_audio
+
+    try:
+        if args.user_motion:
+            raise ValueError(
+                "--user-motion holds ARKit frames; the paper preset's user motion comes from face crops"
+            )
+        avatar = _load_avatar(args)
+        sample = args.avatar_audio is None
+        avatar_path = args.avatar_audio or str(DEMO_SAMPLES / "avatar.flac")
+        user_path = args.user_audio or (str(DEMO_SAMPLES / "user.flac") if sample else None)
+        audio, rate = _read_audio(avatar_path)
+        user, u_rate = _read_audio(user_path) if user_path else (None, None)
+        size, fps = avatar.size, avatar.fps
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        written = 0
+        start = time.perf_counter()
+        with Mp4Writer(out, size, size, fps, background=parse_color(args.background), crf=args.crf) as writer:
+            for _, frames in stream_recording(avatar, audio, rate, user, u_rate, decode=True):
+                assert frames is not None
+                for frame in frames:
+                    writer.write_frame(frame)
+                written += len(frames)
+            mix = _mono48k(audio, rate, written)
+            if user is not None:
+                mix = mix + 0.8 * _mono48k(user, u_rate or rate, written)
+            peak = float(np.abs(mix).max()) if len(mix) else 0.0
+            writer.write_audio(mix * (0.98 / peak) if peak > 0.98 else mix)
+    except (ValueError, FileNotFoundError, ImportError, RendererError) as e:
+        return _fail(str(e))
+    print(
+        f"wrote {out} ({written} frames, {written / fps:.1f} s at {fps} fps, {size}x{size}, paper preset; "
+        f"{time.perf_counter() - start:.1f} s)"
+    )
+    return 0
