@@ -17,6 +17,7 @@ from .motion_autoencoder import (
 )
 from .pipeline import PaperAvatar, PaperComponents, stream_recording
 from .weights import (
+    CheckpointLayoutError,
     MotionAutoencoderCheckpointError,
     check_state_dict,
     expected_shapes,
@@ -37,6 +38,7 @@ __all__ = [
     "AudioProjection",
     "AudioProjectionCheckpointError",
     "CausalWav2Vec2Stream",
+    "CheckpointLayoutError",
     "MotionAutoencoder",
     "MotionAutoencoderCheckpointError",
     "MotionAutoencoderConfig",

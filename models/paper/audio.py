@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .weights import _listing, _torch_load, _unwrap
+from .weights import CheckpointLayoutError, _listing, _torch_load, _unwrap
 
 if TYPE_CHECKING:
     from transformers import Wav2Vec2Config, Wav2Vec2Model
@@ -330,30 +330,10 @@ def _read_do_normalize(folder: Path) -> bool:
 # Linear(9216 -> 512) + LayerNorm + SiLU in the official names
 
 
-class AudioProjectionCheckpointError(ValueError):
-    """A checkpoint does not match `audio_encoder.audio_projection.*`; the message names every
-    missing, unexpected and mis-shaped tensor (`missing` / `unexpected` / `mismatched` hold them)."""
+class AudioProjectionCheckpointError(CheckpointLayoutError):
+    """A checkpoint does not match `audio_encoder.audio_projection.*`."""
 
-    def __init__(
-        self,
-        source: str,
-        missing: list[str],
-        unexpected: list[str],
-        mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]],
-    ) -> None:
-        self.missing = missing
-        self.unexpected = unexpected
-        self.mismatched = mismatched
-        lines = [
-            f"audio-projection weights in {source} do not match the official layout: "
-            f"{len(missing)} missing, {len(unexpected)} unexpected, {len(mismatched)} mis-shaped"
-        ]
-        lines += _listing("missing", missing)
-        lines += _listing("unexpected", unexpected)
-        lines += _listing(
-            "mis-shaped", [f"{n} is {list(got)}, expected {list(want)}" for n, got, want in mismatched]
-        )
-        super().__init__("\n  ".join(lines))
+    PART = "audio-projection"
 
 
 class AudioProjection(nn.Module):

@@ -31,9 +31,12 @@ WRAPPER_KEYS = ("state_dict", "model", "gen")
 MAX_LISTED = 20
 
 
-class MotionAutoencoderCheckpointError(ValueError):
-    """A checkpoint does not match the official motion-autoencoder layout; the message lists the
-    offending names, and `missing` / `unexpected` / `mismatched` hold them (with the prefix)."""
+class CheckpointLayoutError(ValueError):
+    """A checkpoint does not match an official layout; the message names every missing,
+    unexpected and mis-shaped tensor (`missing` / `unexpected` / `mismatched` hold them). `PART`
+    names the component in the message."""
+
+    PART = "checkpoint"
 
     def __init__(
         self,
@@ -46,7 +49,7 @@ class MotionAutoencoderCheckpointError(ValueError):
         self.unexpected = unexpected
         self.mismatched = mismatched
         lines = [
-            f"motion-autoencoder weights in {source} do not match the official layout: "
+            f"{self.PART} weights in {source} do not match the official layout: "
             f"{len(missing)} missing, {len(unexpected)} unexpected, {len(mismatched)} mis-shaped"
         ]
         lines += _listing("missing", missing)
@@ -55,6 +58,12 @@ class MotionAutoencoderCheckpointError(ValueError):
             "mis-shaped", [f"{n} is {list(got)}, expected {list(want)}" for n, got, want in mismatched]
         )
         super().__init__("\n  ".join(lines))
+
+
+class MotionAutoencoderCheckpointError(CheckpointLayoutError):
+    """A checkpoint does not match the official motion-autoencoder layout (names with the prefix)."""
+
+    PART = "motion-autoencoder"
 
 
 def _listing(kind: str, names: list[str]) -> list[str]:
