@@ -147,9 +147,9 @@ class AvatarStream:
             return None
         n = min(need, have)
         cond = Conditions(
-            self._take(self._avatar, n)[None],
-            self._take(self._user, n)[None],
-            self._take(self._motion, n)[None],
+            take_frames(self._avatar, n)[None],
+            take_frames(self._user, n)[None],
+            take_frames(self._motion, n)[None],
         )
         return PendingStep(self, cond)
 
@@ -174,21 +174,21 @@ class AvatarStream:
             out.append(block)
         return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
 
-    @staticmethod
-    def _take(chunks: list[torch.Tensor], n: int) -> torch.Tensor:
-        """Pop the first n frames from a list of (k, C) chunks."""
-        got: list[torch.Tensor] = []
-        while n > 0:
-            head = chunks[0]
-            if len(head) <= n:
-                got.append(head)
-                chunks.pop(0)
-                n -= len(head)
-            else:
-                got.append(head[:n])
-                chunks[0] = head[n:]
-                n = 0
-        return torch.cat(got)
+
+def take_frames(chunks: list[torch.Tensor], n: int) -> torch.Tensor:
+    """Pop the first n frames from a list of (k, C) chunks -> (n, C) (the chunks list is consumed)."""
+    got: list[torch.Tensor] = []
+    while n > 0:
+        head = chunks[0]
+        if len(head) <= n:
+            got.append(head)
+            chunks.pop(0)
+            n -= len(head)
+        else:
+            got.append(head[:n])
+            chunks[0] = head[n:]
+            n = 0
+    return torch.cat(got)
 
 
 def animate(

@@ -46,9 +46,11 @@ from models.generator.config import SamplerConfig
 from models.generator.official import load_official_generator
 from models.generator.sampler import StreamingSampler
 from models.generator.transformer import MotionGenerator
+from models.stream import take_frames
 
 from .audio import SAMPLE_RATE, SAMPLES_PER_FRAME, AudioProjection, CausalWav2Vec2Stream, Wav2Vec2Features
 from .motion_autoencoder import MotionAutoencoder, SourceEncoding
+from .onnx_decoder import DecoderBackend, decoder_for
 from .weights import load_motion_autoencoder, random_state_dict
 from .weights_folder import (
     PAPER,
@@ -299,6 +301,9 @@ class PaperAvatar:
         audio_context_s, audio_lookahead_s: past / future audio of each causal wav2vec2 window.
         audio_hop_frames: frames per wav2vec2 window (default: the generator block).
         decode_chunk: frames per decoder call (default None: the whole block in one batched call).
+        decoder_backend: "torch" (default) or "onnx" (the decoder exported to ONNX and run on
+            onnxruntime, `models.paper.onnx_decoder`; one session per autoencoder, shared by its
+            streams), or a `DecoderBackend` object.
     """
 
     def __init__(
@@ -310,8 +315,14 @@ class PaperAvatar:
         audio_lookahead_s: float = 0.04,
         audio_hop_frames: int | None = None,
         decode_chunk: int | None = None,
+        decoder_backend: str | DecoderBackend = "torch",
     ) -> None:
         self.components = components
+        self.decoder: DecoderBackend = (
+            decoder_for(components.autoencoder, decoder_backend)
+            if isinstance(decoder_backend, str)
+            else decoder_backend
+        )
         self.dim = components.generator.config.dim_motion
         self.sampler = StreamingSampler(components.generator, sampler_config or components.config.sampler)
         hop = audio_hop_frames or self.sampler.block
@@ -461,9 +472,9 @@ class PaperAvatar:
             return None
         n = min(need, have)
         cond = Conditions(
-            _take(self._avatar, n)[None],  # (1, n, dim_cond)
-            _take(self._user, n)[None],  # (1, n, dim_cond)
-            _take(self._motion, n)[None],  # (1, n, D)
+            take_frames(self._avatar, n)[None],  # (1, n, dim_cond)
+            take_frames(self._user, n)[None],  # (1, n, dim_cond)
+            take_frames(self._motion, n)[None],  # (1, n, D)
         )
         motion = self.sampler.step(cond, generator=self._rng)  # (1, n, D)
         self.frames_out += n
@@ -474,10 +485,10 @@ class PaperAvatar:
         """Motion latents (n, D) -> frames RGB uint8 (n, S, S, 3): Dec(z_S + m), one batched call
         (or `decode_chunk` frames per call)."""
         source = self._require_source()
-        ae = self.components.autoencoder
         m = motion.to(device=source.identity.device, dtype=source.identity.dtype)
         parts = m.split(self.decode_chunk or max(1, len(m)))
-        images = torch.cat([ae.decode(source.identity, source.feats, p) for p in parts])  # (n, 3, S, S)
+        decode = self.decoder.decode
+        images = torch.cat([decode(source.identity, source.feats, p) for p in parts])  # (n, 3, S, S)
         return to_uint8_frames(images)
 
     def step(self, allow_partial: bool = False) -> np.ndarray | None:
@@ -489,22 +500,6 @@ class PaperAvatar:
         if self.source is None:
             raise RuntimeError("set_portrait(image) first: the avatar has no portrait")
         return self.source
-
-
-def _take(chunks: list[torch.Tensor], n: int) -> torch.Tensor:
-    """Pop the first n frames from a list of (k, C) chunks -> (n, C)."""
-    got: list[torch.Tensor] = []
-    while n > 0:
-        head = chunks[0]
-        if len(head) <= n:
-            got.append(head)
-            chunks.pop(0)
-            n -= len(head)
-        else:
-            got.append(head[:n])
-            chunks[0] = head[n:]
-            n = 0
-    return torch.cat(got)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from . import paper
+from .options import add_backend_arguments, apply_backend
 
 HELP = "render an MP4 (with sound) of the avatar talking and listening, from the bundled sample or your audio"
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="also save the avatar frame at SECONDS as .png/.webp (alpha kept) or .jpg, repeatable",
     )
     p.add_argument("--crf", type=int, default=20, help="x264 quality, lower is better (default: 20)")
+    add_backend_arguments(p)
     paper.add_arguments(p)
 
 
@@ -145,6 +147,9 @@ def _run(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
     model = AvatarForcingModel.load(args.model)
+    problem = apply_backend(model.generator, args)
+    if problem:
+        raise ValueError(problem)
     avatar, a_rate = _read_audio(avatar_path)
     user, u_rate = _read_audio(user_path) if user_path else (None, None)
     user_motion = None

@@ -74,9 +74,12 @@ def _load_avatar(args: argparse.Namespace) -> PaperAvatar:
     import numpy as np
     import torch
 
+    from models.generator.onnx_export import OnnxUnavailableError
     from models.paper.pipeline import PaperAvatar
     from models.paper.weights_folder import check_weights_folder
     from models.render.encode import decode_image
+
+    from .options import apply_backend
 
     if not args.weights:
         raise ValueError(
@@ -94,7 +97,16 @@ def _load_avatar(args: argparse.Namespace) -> PaperAvatar:
         sampler = dataclasses.replace(sampler, nfe=args.nfe)
     if getattr(args, "block_frames", None):
         sampler = dataclasses.replace(sampler, block_frames=args.block_frames)
-    avatar = PaperAvatar.from_folder(args.weights, _config(), sampler_config=sampler, seed=args.seed)
+    backend = getattr(args, "backend", "torch")
+    try:
+        avatar = PaperAvatar.from_folder(
+            args.weights, _config(), sampler_config=sampler, seed=args.seed, decoder_backend=backend
+        )
+    except OnnxUnavailableError as e:
+        raise ValueError(f"--backend {backend}: {e}") from None
+    problem = apply_backend(avatar.components.generator, args)  # the generator's step on the same backend
+    if problem:
+        raise ValueError(problem)
     avatar.set_portrait(portrait)
     return avatar
 

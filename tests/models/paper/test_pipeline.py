@@ -268,3 +268,21 @@ def test_cli_animate_and_demo_on_a_tiny_folder(
 
     frames, audio, fps, rate = read_mp4(tmp_path / "d.mp4")
     assert frames.shape == (20, 32, 32, 3) and fps == 25 and rate == 48000 and len(audio) > 0
+
+
+def test_cli_paper_path_on_the_onnx_backend(
+    tiny_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--backend onnx` runs the paper generator's step and its decoder on onnxruntime and gives
+    the torch path's latents (within the backends' tolerance)."""
+    pytest.importorskip("onnx", reason="the onnx extra is needed: pip install -e .[onnx]")
+    pytest.importorskip("onnxruntime", reason="the onnx extra is needed: pip install -e .[onnx]")
+    pytest.importorskip("skia", reason="the render extra is needed to read the portrait")
+    monkeypatch.setattr(paper_cli, "CONFIG", TINY)
+    monkeypatch.setenv("AVATAR_FORCING_ONNX_CACHE", str(tmp_path / "onnx-cache"))
+    sf.write(tmp_path / "a.wav", speech(0.8, 22050), 22050)
+    common = ["--preset", "paper", "--weights", str(tiny_folder), "--avatar-audio", str(tmp_path / "a.wav")]
+    assert main(["animate", *common, "--out", str(tmp_path / "torch.npy")]) == 0
+    assert main(["animate", *common, "--backend", "onnx", "--out", str(tmp_path / "onnx.npy")]) == 0
+    a, b = np.load(tmp_path / "torch.npy"), np.load(tmp_path / "onnx.npy")
+    assert a.shape == b.shape and np.abs(a - b).max() <= 1e-4 * max(1.0, float(np.abs(a).max()))
