@@ -39,9 +39,10 @@ import logging
 import os
 import shutil
 import sys
+import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -365,24 +366,31 @@ def export_generator(
     return out_dir
 
 
-def cached_export(model: MotionGenerator, cache_root: str | Path | None = None, opset: int = OPSET) -> Path:
-    """The export directory of `model` in the cache (<root>/<graphs_hash>/), exported on first use."""
-    digest = graphs_hash(model, opset)
-    root = Path(cache_root) if cache_root is not None else default_cache_root()
+def cached_export_dir(
+    root: Path,
+    digest: str,
+    export: Callable[[Path], None],
+    what: str,
+    read: Callable[[Path], dict[str, Any]] | None = None,
+) -> Path:
+    """<root>/<digest>/, made by `export(tmp_dir)` on first use: written to a temporary directory,
+    then renamed, so concurrent exporters (processes or threads) are safe. `read` reads an export's
+    manifest (default: the generator's, `read_manifest`); `what` is for the log."""
+    read = read or read_manifest
     target = root / digest
     try:
-        if read_manifest(target).get("hash") == digest:
+        if read(target).get("hash") == digest:
             return target
     except (FileNotFoundError, ValueError):
         pass
     root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".{digest}.tmp-{os.getpid()}"
+    tmp = root / f".{digest}.tmp-{os.getpid()}-{threading.get_ident()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    log.info("exporting the generator to ONNX (first use of these weights): %s", target)
-    export_generator(model, tmp, opset, digest)
+    log.info("exporting %s to ONNX (first use of these weights): %s", what, target)
+    export(tmp)
     if target.exists():  # an incomplete export, or another process finished first
         try:
-            if read_manifest(target).get("hash") == digest:
+            if read(target).get("hash") == digest:
                 shutil.rmtree(tmp, ignore_errors=True)
                 return target
         except (FileNotFoundError, ValueError):
@@ -392,5 +400,16 @@ def cached_export(model: MotionGenerator, cache_root: str | Path | None = None, 
         tmp.rename(target)
     except OSError:  # lost a race to another process: its export is as good
         shutil.rmtree(tmp, ignore_errors=True)
-        read_manifest(target)
+        read(target)
     return target
+
+
+def cached_export(model: MotionGenerator, cache_root: str | Path | None = None, opset: int = OPSET) -> Path:
+    """The export directory of `model` in the cache (<root>/<graphs_hash>/), exported on first use."""
+    digest = graphs_hash(model, opset)
+    root = Path(cache_root) if cache_root is not None else default_cache_root()
+
+    def export(tmp: Path) -> None:
+        export_generator(model, tmp, opset, digest)
+
+    return cached_export_dir(root, digest, export, "the generator")

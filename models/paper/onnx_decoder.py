@@ -41,7 +41,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import sys
 import threading
 import time
@@ -57,7 +56,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.generator.onnx_backend import require_onnxruntime, resolve_providers
-from models.generator.onnx_export import OnnxUnavailableError, default_cache_root, require_onnx
+from models.generator.onnx_export import (
+    OnnxUnavailableError,
+    cached_export_dir,
+    default_cache_root,
+    require_onnx,
+)
 
 from . import layers, motion_autoencoder
 from .motion_autoencoder import MotionAutoencoder, MotionAutoencoderConfig
@@ -247,31 +251,11 @@ def cached_decoder_export(
     first use (written to a temporary directory, then renamed: concurrent exporters are safe)."""
     digest = decoder_hash(autoencoder, opset)
     root = (Path(cache_root) if cache_root is not None else default_cache_root()) / CACHE_SUBDIR
-    target = root / digest
-    try:
-        if read_manifest(target).get("hash") == digest:
-            return target
-    except (FileNotFoundError, ValueError):
-        pass
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".{digest}.tmp-{os.getpid()}-{threading.get_ident()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    log.info("exporting the paper decoder to ONNX (first use of these weights): %s", target)
-    export_decoder(autoencoder, tmp, opset, digest)
-    if target.exists():  # an incomplete export, or another process finished first
-        try:
-            if read_manifest(target).get("hash") == digest:
-                shutil.rmtree(tmp, ignore_errors=True)
-                return target
-        except (FileNotFoundError, ValueError):
-            pass
-        shutil.rmtree(target, ignore_errors=True)
-    try:
-        tmp.rename(target)
-    except OSError:  # lost a race to another process: its export is as good
-        shutil.rmtree(tmp, ignore_errors=True)
-        read_manifest(target)
-    return target
+
+    def export(tmp: Path) -> None:
+        export_decoder(autoencoder, tmp, opset, digest)
+
+    return cached_export_dir(root, digest, export, "the paper decoder", read=read_manifest)
 
 
 # --- backends -------------------------------------------------------------------------------------
