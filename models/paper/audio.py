@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .weights import CheckpointLayoutError, _listing, _torch_load, _unwrap
+from .weights import CheckpointLayoutError, _listing, _torch_load, _unwrap, checkpoints_with_prefix
 
 if TYPE_CHECKING:
     from transformers import Wav2Vec2Config, Wav2Vec2Model
@@ -399,15 +399,7 @@ def check_audio_projection_state(
 
 
 def _resolve_projection_checkpoint(folder: Path) -> Path:
-    candidates = []
-    for f in sorted(folder.iterdir()):
-        if f.is_file() and f.suffix in CHECKPOINT_SUFFIXES:
-            try:
-                state = _unwrap(_torch_load(f), str(f))
-            except (ValueError, RuntimeError, OSError):  # not a state dict, or not a torch file
-                continue
-            if any(isinstance(k, str) and k.startswith(PROJECTION_PREFIX) for k in state):
-                candidates.append(f)
+    candidates = checkpoints_with_prefix(folder, PROJECTION_PREFIX, CHECKPOINT_SUFFIXES)
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:

@@ -13,7 +13,7 @@ unexpected names and the shape mismatches. Other components of a combined checkp
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import torch
@@ -64,6 +64,22 @@ class MotionAutoencoderCheckpointError(CheckpointLayoutError):
     """A checkpoint does not match the official motion-autoencoder layout (names with the prefix)."""
 
     PART = "motion-autoencoder"
+
+
+def checkpoints_with_prefix(folder: Path, prefix: str, suffixes: Iterable[str]) -> list[Path]:
+    """The torch checkpoints in `folder` (by suffix) holding at least one key that starts with
+    `prefix` (a combined official checkpoint, or a part's own file); files that are not state
+    dicts are skipped."""
+    found = []
+    for f in sorted(folder.iterdir()):
+        if f.is_file() and f.suffix in suffixes:
+            try:
+                state = _unwrap(_torch_load(f), str(f))
+            except (ValueError, RuntimeError, OSError):  # not a state dict, or not a torch file
+                continue
+            if any(isinstance(k, str) and k.startswith(prefix) for k in state):
+                found.append(f)
+    return found
 
 
 def _listing(kind: str, names: list[str]) -> list[str]:
@@ -189,15 +205,7 @@ def resolve_checkpoint(path: str | Path) -> Path:
     for name in CHECKPOINT_NAMES:
         if (path / name).is_file():
             return path / name
-    candidates = []
-    for f in sorted(path.iterdir()):
-        if f.is_file() and f.suffix in COMBINED_SUFFIXES:
-            try:
-                state = _unwrap(_torch_load(f), str(f))
-            except (ValueError, RuntimeError, OSError):  # not a state dict, or not a torch file
-                continue
-            if any(isinstance(k, str) and k.startswith(PREFIX) for k in state):
-                candidates.append(f)
+    candidates = checkpoints_with_prefix(path, PREFIX, COMBINED_SUFFIXES)
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:
