@@ -147,3 +147,35 @@ def read_mp4(path: str | Path) -> tuple[np.ndarray, np.ndarray, int, int]:
         rate = int(stream.rate)
         chunks = [f.to_ndarray().mean(axis=0).astype(np.float32) for f in container.decode(audio=0)]
     return np.stack(frames), np.concatenate(chunks) if chunks else np.zeros(0, np.float32), fps, rate
+
+
+def read_video(path: str | Path, fps: float = 25.0, max_frames: int | None = None) -> np.ndarray:
+    """Decode a video file at `fps` (each output frame k is the source frame shown at k / fps:
+    frames are repeated or skipped by their timestamps) -> (n, H, W, 3) uint8 RGB. Any container
+    and codec FFmpeg reads (MP4, WebM, MOV, ...)."""
+    try:
+        import av
+    except ImportError as exc:
+        raise RendererUnavailableError(f"reading video needs PyAV: {PIP_HINT} ({exc})") from exc
+    try:
+        container = av.open(str(path))
+    except (OSError, av.error.FFmpegError) as exc:  # type: ignore[attr-defined]
+        raise RendererError(f"cannot read video {path}: {exc}") from None
+    out: list[np.ndarray] = []
+    with container:
+        if not container.streams.video:
+            raise RendererError(f"{path} holds no video stream")
+        last: np.ndarray | None = None
+        for frame in container.decode(video=0):
+            t = float(frame.time) if frame.time is not None else len(out) / fps
+            image = frame.to_ndarray(format="rgb24")  # (H, W, 3)
+            while last is not None and len(out) / fps < t - 0.5 / fps:  # repeat the previous frame
+                out.append(last)
+            if len(out) / fps <= t + 0.5 / fps:
+                out.append(image)
+            last = image
+            if max_frames is not None and len(out) >= max_frames:
+                break
+    if not out:
+        raise RendererError(f"{path} holds no frames")
+    return np.stack(out[:max_frames] if max_frames is not None else out)

@@ -6,8 +6,9 @@ Not a command of its own: `demo` and `animate` hand over here when given `--pres
   size (512x512).
 - animate: the same stream without decoding; writes the 512-d motion latents (T, 512) float32 as
   .npy (the ARKit CSV / JSON formats do not apply to this motion space).
-The user side is the user's audio (or silence) and the neutral (zero) user motion: webcam face
-crops enter through `PaperAvatar.push_user_frames`, which these offline commands do not take yet.
+The user side is the user's audio (or silence) and their face: `--user-video` (a recording of the
+user's webcam, face centred) read at 25 fps and encoded by the motion encoder, else the neutral
+(zero) user motion.
 
 A missing or incomplete weights folder exits with status 2 and the list of what is missing.
 
@@ -55,6 +56,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="with --preset paper: the avatar's face photo, a face-centred crop "
         "(default: the bundled astronaut)",
     )
+    p.add_argument(
+        "--user-video",
+        metavar="VIDEO",
+        help="with --preset paper: the user's face on camera (any video file FFmpeg reads, the face "
+        "centred as a webcam frames it), read at 25 fps and encoded by the motion encoder as the "
+        "user's motion (default: a neutral user)",
+    )
+
+
+def _user_frames(args: argparse.Namespace, fps: int) -> object:
+    """--user-video as (n, H, W, 3) uint8 frames at the model's fps, or None."""
+    if not getattr(args, "user_video", None):
+        return None
+    from models.render.video import read_video
+
+    return read_video(args.user_video, fps)
 
 
 def _config() -> PaperConfig:
@@ -134,7 +151,12 @@ def run_animate(args: argparse.Namespace) -> int:
         if args.user_audio:
             user, u_rate = sf.read(args.user_audio, dtype="float32", always_2d=False)
         start = time.perf_counter()
-        blocks = [m for m, _ in stream_recording(avatar, audio, rate, user, u_rate, decode=False)]
+        blocks = [
+            m
+            for m, _ in stream_recording(
+                avatar, audio, rate, user, u_rate, user_frames=_user_frames(args, avatar.fps), decode=False
+            )
+        ]
         motion = np.concatenate(blocks).astype(np.float32)  # (T, 512)
     except (ValueError, FileNotFoundError, ImportError) as e:
         return _fail(str(e))
@@ -177,7 +199,9 @@ def run_demo(args: argparse.Namespace) -> int:
         written = 0
         start = time.perf_counter()
         with Mp4Writer(out, size, size, fps, background=parse_color(args.background), crf=args.crf) as writer:
-            for _, frames in stream_recording(avatar, audio, rate, user, u_rate, decode=True):
+            for _, frames in stream_recording(
+                avatar, audio, rate, user, u_rate, user_frames=_user_frames(args, fps), decode=True
+            ):
                 assert frames is not None
                 for frame in frames:
                     writer.write_frame(frame)

@@ -286,3 +286,31 @@ def test_cli_paper_path_on_the_onnx_backend(
     assert main(["animate", *common, "--backend", "onnx", "--out", str(tmp_path / "onnx.npy")]) == 0
     a, b = np.load(tmp_path / "torch.npy"), np.load(tmp_path / "onnx.npy")
     assert a.shape == b.shape and np.abs(a - b).max() <= 1e-4 * max(1.0, float(np.abs(a).max()))
+
+
+def test_cli_user_video_becomes_the_users_motion(
+    tiny_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--user-video`: the user's face on camera, read at 25 fps and encoded by the motion encoder,
+    conditions the avatar (the output differs from a neutral user's); a bad file is refused."""
+    pytest.importorskip("av", reason="the render extra is needed to read video")
+    pytest.importorskip("skia", reason="the render extra is needed to read the portrait")
+    from models.render.video import Mp4Writer
+
+    monkeypatch.setattr(paper_cli, "CONFIG", TINY)
+    sf.write(tmp_path / "a.wav", speech(0.8, 22050), 22050)
+    rng = np.random.default_rng(0)
+    with Mp4Writer(tmp_path / "face.mp4", 48, 48, 25, audio=False) as video:
+        for k in range(20):  # a moving blob standing in for a face
+            image = np.full((48, 48, 3), 60, np.uint8)
+            image[10 + k % 8 : 30 + k % 8, 12:36] = rng.integers(120, 255, 3, dtype=np.uint8)
+            video.write_frame(image)
+    common = ["--preset", "paper", "--weights", str(tiny_folder), "--avatar-audio", str(tmp_path / "a.wav")]
+    assert main(["animate", *common, "--out", str(tmp_path / "neutral.npy")]) == 0
+    video_args = ["--user-video", str(tmp_path / "face.mp4")]
+    assert main(["animate", *common, *video_args, "--out", str(tmp_path / "watched.npy")]) == 0
+    neutral, watched = np.load(tmp_path / "neutral.npy"), np.load(tmp_path / "watched.npy")
+    assert neutral.shape == watched.shape and np.abs(neutral - watched).max() > 1e-4
+    (tmp_path / "bad.mp4").write_bytes(b"not a video")
+    bad_args = ["--user-video", str(tmp_path / "bad.mp4")]
+    assert main(["animate", *common, *bad_args, "--out", str(tmp_path / "x.npy")]) == 2
