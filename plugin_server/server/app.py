@@ -72,7 +72,7 @@ from plugin_server.protocol import (
 )
 from plugin_server.session import ModelFactory, RendererFactory, SessionLimits, SessionRegistry, Tracker
 from plugin_server.session.batching import TickReport, tick_sessions
-from plugin_server.session.frames import client_renderers, renderer_available
+from plugin_server.session.frames import PendingFrame, client_renderers, renderer_available
 from plugin_server.sinks import Sink
 
 from .local import LocalSession, LocalSessionSpec
@@ -850,6 +850,12 @@ class AvatarServer:
                 wake.clear()
                 await wake.wait()
                 continue
+            if isinstance(msg, PendingFrame):  # the `frames` output is drawn here, off the event loop
+                try:
+                    msg = await asyncio.to_thread(msg.materialize)
+                except Exception:
+                    session.log.exception("rendering frame %d failed: dropped", msg.frame)
+                    continue
             try:
                 frame = encode(msg, binary)
             except ProtocolError:

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from models.render import Renderer, RendererError, RendererUnavailableError, encode_image
+from plugin_server.protocol import RenderedFrame
 from plugin_server.protocol.errors import ErrorCode, ProtocolError
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,7 @@ class FrameRenderer:
         self._key: str | None = None
         self.renderer: Renderer | None = None
         self.format = "png"
+        self._lock = threading.Lock()  # configure (event loop) vs render (a sender's worker thread)
 
     def configure(self, name: str, options: Mapping[str, Any], fmt: str, msg_id: int | None = None) -> None:
         """Use renderer `name` with `options`, encoding images as `fmt`; raises ProtocolError."""
@@ -64,26 +68,62 @@ class FrameRenderer:
                     f"at most {self.max_side} pixels a side",
                     msg_id,
                 )
-            if self.renderer is not None:
-                self.renderer.close()
-            self.renderer, self._key = renderer, key
+            with self._lock:
+                if self.renderer is not None:
+                    self.renderer.close()
+                self.renderer, self._key = renderer, key
             log.debug("renderer %s %s", name, dict(options))
         self.format = fmt
 
     def render(self, frames: np.ndarray) -> list[tuple[int, int, str, bytes]]:
         """(n, 58) ARKit frames -> n (width, height, format, data) images."""
-        if self.renderer is None:
-            raise RuntimeError("FrameRenderer.render before configure")
-        width, height = self.renderer.size
-        return [
-            (width, height, self.format, encode_image(img, self.format))
-            for img in self.renderer.render_many(frames)
-        ]
+        with self._lock:
+            if self.renderer is None:
+                raise RuntimeError("FrameRenderer.render before configure (or after close)")
+            width, height = self.renderer.size
+            fmt = self.format
+            images = self.renderer.render_many(frames)
+        return [(width, height, fmt, encode_image(img, fmt)) for img in images]
+
+    def pending(self, frame: int, t: float, arkit: np.ndarray) -> PendingFrame:
+        """A `rendered_frame` of the (58,) ARKit frame `arkit`, drawn only when it is sent."""
+        width, height = self.renderer.size if self.renderer is not None else (0, 0)
+        return PendingFrame(
+            frame=frame,
+            t=t,
+            width=width,
+            height=height,
+            format=self.format,
+            data=b"",
+            arkit=arkit,
+            source=self,
+        )
 
     def close(self) -> None:
-        if self.renderer is not None:
-            self.renderer.close()
-        self.renderer, self._key = None, None
+        with self._lock:
+            if self.renderer is not None:
+                self.renderer.close()
+            self.renderer, self._key = None, None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PendingFrame(RenderedFrame):
+    """A `rendered_frame` not drawn yet. The session queues these (cheap); the adapter calls
+    `materialize()` off the event loop right before sending, so drawing and encoding never run on
+    the generation thread, and frames a slow client loses to the outbox are never drawn."""
+
+    arkit: np.ndarray = field(repr=False, compare=False)  # (58,) the shaped ARKit frame
+    source: FrameRenderer = field(repr=False, compare=False)
+
+    def materialize(self) -> RenderedFrame:
+        """The drawn, encoded `rendered_frame` (with the renderer and format current now)."""
+        ((width, height, fmt, data),) = self.source.render(self.arkit[None])
+        return RenderedFrame(frame=self.frame, t=self.t, width=width, height=height, format=fmt, data=data)
+
+
+def materialize(msg: Any) -> Any:
+    """`msg.materialize()` for a PendingFrame, else `msg` itself."""
+    return msg.materialize() if isinstance(msg, PendingFrame) else msg
 
 
 SERVER_ONLY_OPTIONS = frozenset({"image", "landmarks"})

@@ -64,7 +64,6 @@ from plugin_server.protocol import (
     Message,
     Motion,
     ProtocolError,
-    RenderedFrame,
     SequenceTracker,
     ServerMessage,
     SessionConfig,
@@ -794,13 +793,9 @@ class Session:
                     data=encode_pcm(audio, a.sample_format),
                 )
             )
-        if cfg.wants("frames") and self.frame_renderer is not None:
-            for i, (w, h, fmt, data) in enumerate(self.frame_renderer.render(frames)):
-                out.append(
-                    RenderedFrame(
-                        frame=k0 + i, t=(k0 + i) / self.fps, width=w, height=h, format=fmt, data=data
-                    )
-                )
+        if cfg.wants("frames") and self.frame_renderer is not None:  # drawn when sent (PendingFrame)
+            for i in range(n):
+                out.append(self.frame_renderer.pending(k0 + i, (k0 + i) / self.fps, frames[i].copy()))
         if cfg.server_vad:
             seconds = n / self.fps
             at_16k = self._vad_kind == "silero"  # silero: the front end's 16 kHz mono audio

@@ -158,3 +158,33 @@ def test_watch_follows_the_sinks_session_and_unknown_ids_are_refused(model: Avat
             await follower.close()
 
     run(main())
+
+
+def test_a_sessions_own_frames_are_drawn_when_sent(model: AvatarForcingModel) -> None:
+    """The `frames` output of a session: queued undrawn, drawn by the sender (off the generation
+    thread), each image matching its motion frame."""
+
+    async def main() -> None:
+        async with serving(model) as server:
+            client = AvatarClient(server.url)
+            await client.connect()
+            view = {
+                "renderer": "test_jaw",
+                "renderer_options": {"width": 16, "height": 16},
+                "frame_format": "rgba",
+            }
+            result = await stream_audio(
+                server.url,
+                (speech(1.0, 16000), 16000),
+                client=client,
+                config={"seed": 4, "outputs": ["motion", "frames"], **view},
+                tail_s=0.3,
+            )
+            frames = result.of(RenderedFrame)
+            assert len(frames) >= 20 and all(type(f) is RenderedFrame for f in frames)
+            assert all((f.width, f.height, f.format, len(f.data)) == (16, 16, "rgba", 1024) for f in frames)
+            jaw = {m.frame + i: row[17] for m in result.motion for i, row in enumerate(m.values)}
+            assert all(f.data[0] == int(255 * np.float32(jaw[f.frame])) for f in frames if f.frame in jaw)
+            await client.bye()
+
+    run(main())

@@ -8,6 +8,7 @@ from plugin_server.protocol import (
     encode,
 )
 from plugin_server.session import Session
+from plugin_server.session.frames import materialize
 from tests.helpers import small_random_model, speech  # noqa: F401 (speech: for the tests here)
 
 
@@ -27,6 +28,7 @@ class Driver:
         self._binary = True
 
     def _keep(self, msgs: list[ServerMessage]) -> list[ServerMessage]:
+        msgs = [materialize(m) for m in msgs]  # the `frames` output is drawn when sent, as the server does
         back = []
         for m in msgs:  # every output survives the codec in both framings
             self._binary = not self._binary
