@@ -380,6 +380,7 @@ def cached_export_dir(
     target = root / digest
     try:
         if read(target).get("hash") == digest:
+            os.utime(target)  # marks it used: pruning keeps the recently used exports
             return target
     except (FileNotFoundError, ValueError):
         pass
@@ -401,7 +402,26 @@ def cached_export_dir(
     except OSError:  # lost a race to another process: its export is as good
         shutil.rmtree(tmp, ignore_errors=True)
         read(target)
+    prune_cache(root, keep=CACHE_KEEP, spare=target)
     return target
+
+
+CACHE_KEEP = 8  # exports kept per cache folder (the most recently used; each is 20 MB to 0.6 GB)
+
+
+def prune_cache(root: Path, keep: int = CACHE_KEEP, spare: Path | None = None) -> list[Path]:
+    """Delete all but the `keep` most recently used exports under `root` (never `spare`, never
+    one being written); returns what was deleted. A new export calls it, so the cache stays
+    bounded however many different weights pass through (e.g. `serve --model random`)."""
+    entries = [d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".") and d != spare]
+    entries.sort(key=lambda d: d.stat().st_mtime, reverse=True)
+    removed = []
+    for old in entries[max(0, keep - (1 if spare is not None else 0)) :]:
+        shutil.rmtree(old, ignore_errors=True)
+        removed.append(old)
+    if removed:
+        log.info("ONNX cache %s: removed %d old export(s)", root, len(removed))
+    return removed
 
 
 def cached_export(model: MotionGenerator, cache_root: str | Path | None = None, opset: int = OPSET) -> Path:

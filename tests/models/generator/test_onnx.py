@@ -15,6 +15,7 @@ dropped 2e-2, the last frame of a block hidden from the others 4e-2, every weigh
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -293,3 +294,21 @@ def test_server_sessions_generate_on_the_attached_backend(
     with server_thread(model) as server:
         assert main(["client", "--audio", str(wav), "--url", server.url, "--out", str(out)]) == 0
     assert out.exists() and spy.calls > 0
+
+
+def test_the_export_cache_stays_bounded(tmp_path: Path) -> None:
+    """Old exports are pruned when a new one is written; the recently used ones stay."""
+    from models.generator.onnx_export import prune_cache
+
+    for i in range(5):
+        (tmp_path / f"export{i}").mkdir()
+        os.utime(tmp_path / f"export{i}", (1000 + i, 1000 + i))
+    (tmp_path / ".in-progress.tmp-1").mkdir()
+    removed = prune_cache(tmp_path, keep=3, spare=tmp_path / "export0")
+    assert sorted(p.name for p in removed) == ["export1", "export2"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".in-progress.tmp-1",
+        "export0",
+        "export3",
+        "export4",
+    ]
