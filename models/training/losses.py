@@ -21,6 +21,7 @@ Every function takes an optional `torch.Generator` so that a training step is re
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -110,6 +111,7 @@ def diffusion_forcing_loss(
     dropout: bool = True,
     cond_chunk: int | None = None,
     norm: str = "l1",
+    frame_weight: torch.Tensor | None = None,  # (B, T) extra per-frame weights (1 = plain)
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Stage-1 diffusion-forcing flow-matching loss.
 
@@ -135,8 +137,35 @@ def diffusion_forcing_loss(
     diff = v - d.target(x_clean)
     err = diff.abs() if norm == "l1" else diff.square()  # (B, T, D)
     w = timestep_weight(d.timesteps, c.num_train_timesteps).to(err.dtype)  # (B, T)
+    if frame_weight is not None:
+        w = w * frame_weight.to(err.dtype)
     per_sample = (err * w[..., None]).mean(dim=(1, 2))  # (B,)
     return per_sample.mean(), per_sample
+
+
+def reaction_weights(
+    partner_smile: torch.Tensor,  # (B, T) the partner's (user's) smile, 0..1
+    fps: float,
+    weight: float,
+    threshold: float = 0.15,
+    start_s: float = 0.1,
+    end_s: float = 1.0,
+) -> torch.Tensor:
+    """Per-frame loss weights (B, T): 1 + `weight` on the frames `start_s`..`end_s` after each
+    onset of the partner's smile (a rise through `threshold`), 1 elsewhere. Answering a smile is
+    a minority event in any window (a few frames in a few windows), so the plain loss barely sees
+    it; this raises those frames' share without changing the target."""
+    s = partner_smile
+    onset = (s[:, 1:] >= threshold) & (s[:, :-1] < threshold)  # (B, T-1): rises at frame k+1
+    onset = torch.cat([torch.zeros_like(onset[:, :1]), onset], dim=1).to(s.dtype)  # (B, T)
+    a = math.ceil(start_s * fps - 1e-9)  # first lag (frames after the onset), inclusive
+    b = max(a + 1, math.ceil(end_s * fps - 1e-9))  # last lag, exclusive
+    frames = s.shape[1]
+    span = torch.zeros_like(onset)
+    for lag in range(a, b):  # frames lag after an onset
+        if lag < frames:
+            span[:, lag:] = torch.maximum(span[:, lag:], onset[:, : frames - lag])
+    return 1.0 + weight * span
 
 
 def _velocity_errors(

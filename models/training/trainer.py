@@ -28,9 +28,16 @@ from models.bundle import AvatarForcingModel
 from models.generator.conditions import Conditions
 from models.generator.config import SamplerConfig, strict_from_dict
 from models.generator.sampler import StreamingSampler
+from models.motion.arkit import ARKIT_DIM, INDEX
 from models.training.auxiliary import LipHead, lip_loss, mouth_channel_indices
 from models.training.data import Batch, WindowSampler
-from models.training.losses import DF_NORMS, diffusion_forcing_loss, finetune_loss, frozen_copy
+from models.training.losses import (
+    DF_NORMS,
+    diffusion_forcing_loss,
+    finetune_loss,
+    frozen_copy,
+    reaction_weights,
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +82,7 @@ class TrainConfig:
     loser_nfe: int = 10  # sampler steps for the talking-only losers
     df_norm: str = "l1"  # "l1" (the paper) or "l2" (the conditional mean; see diffusion_forcing_loss)
     lip_weight: float = 0.0  # weight of the auxiliary lip-reading loss on the audio encoder (df)
+    reaction_weight: float = 0.0  # > 0: frames 0.1-1 s after a user smile onset weigh 1 + this (df)
     warmup: int = 0  # steps of linear learning-rate warm-up
     lr_decay: str = "constant"  # "constant" or "cosine" (to lr_floor * lr at the last step)
     lr_floor: float = 0.1
@@ -92,8 +100,8 @@ class TrainConfig:
             raise ValueError(f"unknown lr_decay {self.lr_decay!r}; valid: {list(LR_DECAYS)}")
         if not 0.0 <= self.ema < 1.0:
             raise ValueError(f"ema must be in [0, 1) (got {self.ema})")
-        if self.lip_weight < 0 or self.warmup < 0:
-            raise ValueError("lip_weight and warmup must be >= 0")
+        if self.lip_weight < 0 or self.warmup < 0 or self.reaction_weight < 0:
+            raise ValueError("lip_weight, reaction_weight and warmup must be >= 0")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -120,6 +128,21 @@ class TrainStep(nn.Module):
             else None
         )
 
+    def _reaction_weights(self, batch: Batch) -> torch.Tensor | None:
+        """(B, W) loss weights stressing the frames that answer the user's smiles, or None."""
+        if self.config.reaction_weight <= 0:
+            return None
+        stats = self.model.card.stats
+        if stats.dim != ARKIT_DIM:
+            raise ValueError("reaction_weight needs the arkit motion space (it reads the user's smile)")
+        idx = [INDEX["MouthSmileLeft"], INDEX["MouthSmileRight"]]
+        mean = torch.as_tensor(
+            stats.mean[idx], dtype=batch.user_motion.dtype, device=batch.user_motion.device
+        )
+        std = torch.as_tensor(stats.std[idx], dtype=batch.user_motion.dtype, device=batch.user_motion.device)
+        smile = (batch.user_motion[..., idx] * std + mean).mean(dim=-1)  # (B, W) raw 0..1
+        return reaction_weights(smile, self.model.card.fps, self.config.reaction_weight)
+
     def encode(self, batch: Batch) -> Conditions:
         return self.model.conditions(batch.avatar_feats, batch.user_feats, batch.user_motion, batch.burn_in)
 
@@ -134,6 +157,7 @@ class TrainStep(nn.Module):
                 generator=gen,
                 cond_chunk=self.chunk,
                 norm=self.config.df_norm,
+                frame_weight=self._reaction_weights(batch),
             )
             stats = {"df_loss": float(loss.detach())}
             if self.lip_head is not None:

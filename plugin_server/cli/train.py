@@ -48,6 +48,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="weight of the auxiliary lip-reading loss on the audio encoder (stage 1; e.g. 0.5)",
     )
     p.add_argument(
+        "--reaction-weight",
+        type=float,
+        default=0.0,
+        help="stage 1: frames 0.1-1 s after each onset of the user's smile weigh 1 + this in the "
+        "diffusion loss (answering smiles is rare in any window; e.g. 4)",
+    )
+    p.add_argument(
         "--max-minutes",
         type=float,
         default=0.0,
@@ -118,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
         loser_nfe=args.loser_nfe,
         df_norm=args.df_loss,
         lip_weight=args.lip_weight if args.stage == "df" else 0.0,
+        reaction_weight=args.reaction_weight if args.stage == "df" else 0.0,
         warmup=args.warmup,
         lr_decay=args.lr_decay,
         ema=args.ema,

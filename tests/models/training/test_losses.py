@@ -515,3 +515,15 @@ def test_frozen_copy_is_independent_eval_and_without_grad() -> None:
     with torch.no_grad():
         model.final_out.weight.add_(1.0)
     assert not torch.equal(model.final_out.weight, frozen.final_out.weight)
+
+
+def test_reaction_weights_mark_the_frames_after_a_smile_onset() -> None:
+    from models.training.losses import reaction_weights
+
+    smile = torch.zeros(2, 50)
+    smile[0, 10:30] = 0.4  # an onset at frame 10
+    smile[1, :] = 0.4  # smiling all along: no onset inside the window
+    w = reaction_weights(smile, fps=25, weight=4.0)  # frames 0.1-1 s after: 10+3 .. 10+24
+    assert w.shape == (2, 50)
+    assert torch.all(w[0, 13:35] == 5.0) and torch.all(w[0, :13] == 1.0) and torch.all(w[0, 35:] == 1.0)
+    assert torch.all(w[1] == 1.0)
