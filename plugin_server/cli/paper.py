@@ -12,10 +12,10 @@ user's webcam, face centred) read at 25 fps and encoded by the motion encoder, e
 
 A missing or incomplete weights folder exits with status 2 and the list of what is missing.
 
-`serve --preset paper` does not exist yet: the session engine and its sinks carry ARKit frames. It
-would need a session that owns a `PaperAvatar` (portrait per session), webcam face crops instead of
-ARKit user motion on the wire, a video output (frames, not blendshapes) for the transports and
-sinks, and a GPU to keep up (one 10-frame block is tens of seconds on two CPU cores).
+`serve --preset paper` (`serve_server` here) serves live `PaperSession`s (plugin_server/session/
+paper.py): one portrait for the server (`--portrait`), `user_video` face images as the user's
+motion, `rendered_frame`s and avatar audio out; no `motion` output and no ARKit sinks. It needs a
+GPU to keep up with the paper-size model (one 10-frame block is tens of seconds on two CPU cores).
 """
 
 from __future__ import annotations
@@ -24,11 +24,13 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from models.paper.pipeline import PaperAvatar
     from models.paper.weights_folder import PaperConfig
+    from plugin_server.server import ServerConfig
+    from plugin_server.server.paper import PaperServer
 
 # The geometry the commands load; None = the paper's (tests swap in PaperConfig.tiny()).
 CONFIG: PaperConfig | None = None
@@ -126,6 +128,47 @@ def _load_avatar(args: argparse.Namespace) -> PaperAvatar:
         raise ValueError(problem)
     avatar.set_portrait(portrait)
     return avatar
+
+
+def serve_server(args: argparse.Namespace, config: ServerConfig, sinks: list[Any]) -> PaperServer:
+    """`serve --preset paper`: the server on the paper's networks and portrait. Raises ValueError
+    (PaperWeightsError listing every missing file), FileNotFoundError or ImportError for the user."""
+    import numpy as np
+
+    from models.paper.pipeline import PaperComponents
+    from models.paper.weights_folder import check_weights_folder
+    from models.render.encode import decode_image
+    from plugin_server.server.paper import PaperServer
+    from plugin_server.session.paper import PaperServeSpec
+
+    from .options import apply_backend
+
+    if getattr(args, "model", None):
+        raise ValueError("--model picks an ARKit model; --preset paper loads --weights DIR")
+    if getattr(args, "mic", None) is not None or getattr(args, "webcam", None) is not None:
+        raise ValueError("--mic / --webcam (the local session) are not available with --preset paper yet")
+    bad = [s.name for s in sinks if set(getattr(s, "consumes", {"motion"})) - {"audio"}]
+    if bad:
+        raise ValueError(
+            f"--sink {', '.join(bad)}: these sinks take ARKit frames (VMC, VTube Studio) or images rendered "
+            "from them (virtual camera); --preset paper has no ARKit motion (only the audio sink works)"
+        )
+    if not args.weights:
+        raise ValueError(
+            "--preset paper needs --weights DIR: a folder with the official Avatar Forcing weights "
+            "(flow_transformer.pth, motion_autoencoder.pth) and wav2vec2-base-960h/"
+        )
+    check_weights_folder(args.weights, _config())  # fails fast, listing every missing file
+    portrait_path = Path(args.portrait) if args.portrait else DEFAULT_PORTRAIT
+    if not portrait_path.is_file():
+        raise FileNotFoundError(f"portrait not found: {portrait_path}")
+    portrait = np.ascontiguousarray(decode_image(portrait_path.read_bytes())[..., :3])
+    components = PaperComponents.from_folder(args.weights, _config())
+    problem = apply_backend(components.generator, args)
+    if problem:
+        raise ValueError(problem)
+    spec = PaperServeSpec.create(components, portrait, decoder_backend=getattr(args, "backend", "torch"))
+    return PaperServer(spec, config, sinks)
 
 
 def run_animate(args: argparse.Namespace) -> int:

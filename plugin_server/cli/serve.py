@@ -46,6 +46,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "default architecture (to try the plumbing: the motion means nothing)",
     )
     add_backend_arguments(p)
+    paper = p.add_argument_group(
+        "paper preset",
+        "--preset paper serves the paper's photoreal path: sessions get rendered_frame images decoded "
+        "from --portrait (output 'frames') and their avatar audio; no 'motion' output (512-d latents, "
+        "not blendshapes), no ARKit sinks (VMC, VTube Studio, virtual camera), no --mic / --webcam",
+    )
+    paper.add_argument(
+        "--preset",
+        choices=["paper"],
+        help="paper: the paper's model from --weights DIR instead of the ARKit model of --model",
+    )
+    paper.add_argument(
+        "--weights",
+        metavar="DIR",
+        help="with --preset paper: the official weights (flow_transformer.pth, motion_autoencoder.pth, "
+        "wav2vec2-base-960h/); an incomplete folder is refused with the list of missing files",
+    )
+    paper.add_argument(
+        "--portrait",
+        metavar="PHOTO",
+        help="with --preset paper: the avatar's face photo, a face-centred crop, shared by every session "
+        "(default: the bundled astronaut)",
+    )
     p.add_argument(
         "--sink",
         action="append",
@@ -207,13 +230,12 @@ def _client_renderers(spec: str):  # type: ignore[no-untyped-def]
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio
 
     import torch
 
     from models.render import RendererError
     from plugin_server.capture import parse_device
-    from plugin_server.server import AvatarServer, InsecureBindError, ServerConfig, check_bind, run_server
+    from plugin_server.server import AvatarServer, InsecureBindError, ServerConfig, check_bind
     from plugin_server.server.security import DEFAULT_ORIGINS
     from plugin_server.sinks import SinkError, create_sink, parse_sink_spec
 
@@ -251,6 +273,15 @@ def run(args: argparse.Namespace) -> int:
     except SinkError as e:
         print(f"error: --sink: {e}", file=sys.stderr)
         return 2
+    if getattr(args, "preset", None) == "paper":
+        from .paper import serve_server
+
+        try:
+            server: AvatarServer = serve_server(args, config, sinks)
+        except (ValueError, FileNotFoundError, ImportError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        return _serve(server, args)
     try:
         _attach_renderers(sinks, args.renderer)
     except RendererError as e:
@@ -271,6 +302,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     server = AvatarServer(model, config, sinks, local=local, renderers=_client_renderers(args.renderer))
+    return _serve(server, args)
+
+
+def _serve(server, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    """Run `server` until SIGINT / SIGTERM, printing where it listens."""
+    import asyncio
+
+    from plugin_server.server import AvatarServer, run_server
+    from plugin_server.sinks import SinkError
+
+    config, sinks, local = server.config, server.router.sinks, server.local
 
     def ready(s: AvatarServer) -> None:
         print(f"avatar-forcing: serving protocol v1 on {s.url}", flush=True)
@@ -280,6 +322,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"  health: {http}/health", flush=True)
         token = "&token=<your token>" if config.token else ""
         print(f"  OBS overlay (Browser Source): {http}/overlay?session=*{token}", flush=True)
+        if getattr(args, "preset", None) == "paper":
+            print(
+                "  preset: paper (outputs frames, audio, events, stats; input audio, user_video)", flush=True
+            )
         if sinks:
             print(f"  sinks: {', '.join(s.name for s in sinks)} (following the oldest session)", flush=True)
         if local is not None:

@@ -210,8 +210,7 @@ class Session:
         sl = self.session_limits
         self.outbox = Outbox(sl.outbox_max_frames, sl.outbox_max_messages)
         self.config = config or SessionConfig()
-        model0 = self._check_config(self.config)
-        self.fps = model0.card.fps
+        self.fps = self._model_fps(self._check_config(self.config))
         self.created_at = now
         self._last_now = now
         self.closed = False
@@ -657,6 +656,10 @@ class Session:
             return {"avatar": make_vad(kind), "user": make_vad(kind)}
         except VadUnavailableError as e:
             raise ProtocolError(ErrorCode.UNSUPPORTED, f"vad {kind!r}: {e}; use vad 'energy'") from None
+
+    def _model_fps(self, model: Any) -> int:
+        """The frame rate of what `_check_config` returned (a subclass may serve another kind of model)."""
+        return int(model.card.fps)
 
     def _check_config(self, cfg: SessionConfig) -> AvatarForcingModel:
         """Refuse a config this session cannot serve; returns its model."""
