@@ -53,7 +53,6 @@ from models.paper.pipeline import PaperAudioStream, PaperAvatar, PaperComponents
 from models.render import RendererError, encode_image
 from models.stream import PendingStep, take_frames
 from plugin_server.protocol import (
-    AvatarAudio,
     ErrorCode,
     ProtocolError,
     RenderedFrame,
@@ -61,7 +60,6 @@ from plugin_server.protocol import (
     SessionConfig,
     UserMotion,
     UserVideo,
-    encode_pcm,
 )
 
 from .frames import PendingFrame
@@ -428,37 +426,15 @@ class PaperSession(Session):
 
     def _emit_latents(self, k0: int, n: int, latents: torch.Tensor, late: bool) -> list[ServerMessage]:
         """Frames k0 .. k0 + n - 1 are generated (motion latents (n, D)): count and send them."""
-        audio, audio16 = self._avatar.take_block_with_16k(k0, n)
-        user_audio, user16 = self._user.take_block_with_16k(k0, n)
-        self.next_frame = k0 + n
-        self.frames_generated += n
-        self.blocks_generated += 1
-        self._iv_frames += n
-        self._iv_blocks += 1
-        if late:
-            self.late_blocks += 1
-        out: list[ServerMessage] = []
         cfg = self.config
-        if cfg.wants("audio"):
-            a = self._avatar
-            out.append(
-                AvatarAudio(
-                    frame=k0,
-                    frames=n,
-                    t=k0 / self.fps,
-                    format=a.sample_format,
-                    rate=a.rate,
-                    channels=a.channels,
-                    data=encode_pcm(audio, a.sample_format),
-                )
-            )
+        images: list[ServerMessage] = []
         if cfg.wants("frames"):
             stream = self.stream
             assert isinstance(stream, PaperStream)
             block = LatentBlock(latents, stream.avatar.decode)
             size = self.spec.size
             for i in range(n):
-                out.append(
+                images.append(
                     PaperPendingFrame(
                         frame=k0 + i,
                         t=(k0 + i) / self.fps,
@@ -472,17 +448,7 @@ class PaperSession(Session):
                         index=i,
                     )
                 )
-        if cfg.server_vad:
-            seconds = n / self.fps
-            at_16k = self._vad_kind == "silero"
-            for name, samples, setter in (
-                ("avatar", audio16 if at_16k else audio, self.turns.set_avatar),
-                ("user", user16 if at_16k else user_audio, self.turns.set_user),
-            ):
-                change = self._vad[name].update(samples, seconds)
-                if change is not None:
-                    out += self._turn_event(setter(change), "server", k0)
-        return out
+        return self._emit(k0, n, late, [], images)
 
 
 def _no_model(name: str | None) -> Any:

@@ -759,21 +759,11 @@ class Session:
         frames = shaper.apply(block, self.config.motion_intensity, self.config.blink)
         if self._arkit_blocks is not None:
             self._arkit_blocks.append((k0, frames))
-        audio, audio16 = self._avatar.take_block_with_16k(k0, n)
-        user_audio, user16 = self._user.take_block_with_16k(k0, n)
-        self.next_frame = k0 + n
-        self.frames_generated += n
-        self.blocks_generated += 1
-        self._iv_frames += n
-        self._iv_blocks += 1
-        if late:
-            self.late_blocks += 1
-
-        out: list[ServerMessage] = []
         cfg = self.config
+        motion: list[ServerMessage] = []
         if cfg.wants("motion"):
             names, values = map_frames(frames, cfg.naming, cfg.arkit_spelling)
-            out.append(
+            motion.append(
                 Motion(
                     frame=k0,
                     fps=self.fps,
@@ -783,6 +773,29 @@ class Session:
                     values=np.round(values.astype(np.float64), 6).tolist(),
                 )
             )
+        images: list[ServerMessage] = []
+        if cfg.wants("frames") and self.frame_renderer is not None:  # drawn when sent (PendingFrame)
+            for i in range(n):
+                images.append(self.frame_renderer.pending(k0 + i, (k0 + i) / self.fps, frames[i].copy()))
+        return self._emit(k0, n, late, motion, images)
+
+    def _emit(
+        self, k0: int, n: int, late: bool, motion: list[ServerMessage], images: list[ServerMessage]
+    ) -> list[ServerMessage]:
+        """What every generated block sends, around its `motion` and `images` messages: the block's
+        audio taken from the timelines and counted, the avatar audio re-emitted (output `audio`),
+        and the server-side speech detection's turn events."""
+        audio, audio16 = self._avatar.take_block_with_16k(k0, n)
+        user_audio, user16 = self._user.take_block_with_16k(k0, n)
+        self.next_frame = k0 + n
+        self.frames_generated += n
+        self.blocks_generated += 1
+        self._iv_frames += n
+        self._iv_blocks += 1
+        if late:
+            self.late_blocks += 1
+        out: list[ServerMessage] = list(motion)
+        cfg = self.config
         if cfg.wants("audio"):
             a = self._avatar
             out.append(
@@ -796,9 +809,7 @@ class Session:
                     data=encode_pcm(audio, a.sample_format),
                 )
             )
-        if cfg.wants("frames") and self.frame_renderer is not None:  # drawn when sent (PendingFrame)
-            for i in range(n):
-                out.append(self.frame_renderer.pending(k0 + i, (k0 + i) / self.fps, frames[i].copy()))
+        out += images
         if cfg.server_vad:
             seconds = n / self.fps
             at_16k = self._vad_kind == "silero"  # silero: the front end's 16 kHz mono audio
