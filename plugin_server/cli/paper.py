@@ -76,6 +76,25 @@ def _user_frames(args: argparse.Namespace, fps: int) -> object:
     return read_video(args.user_video, fps)
 
 
+def _checked_inputs(args: argparse.Namespace) -> Any:
+    """Check --weights (every missing file listed) and read --portrait: (H, W, 3) uint8 RGB."""
+    import numpy as np
+
+    from models.paper.weights_folder import check_weights_folder
+    from models.render.encode import decode_image
+
+    if not args.weights:
+        raise ValueError(
+            "--preset paper needs --weights DIR: a folder with the official Avatar Forcing weights "
+            "(flow_transformer.pth, motion_autoencoder.pth) and wav2vec2-base-960h/"
+        )
+    check_weights_folder(args.weights, _config())  # fails fast, listing every missing file
+    portrait_path = Path(args.portrait) if args.portrait else DEFAULT_PORTRAIT
+    if not portrait_path.is_file():
+        raise FileNotFoundError(f"portrait not found: {portrait_path}")
+    return np.ascontiguousarray(decode_image(portrait_path.read_bytes())[..., :3])
+
+
 def _config() -> PaperConfig:
     from models.paper.weights_folder import PAPER
 
@@ -90,26 +109,14 @@ def _fail(message: str) -> int:
 def _load_avatar(args: argparse.Namespace) -> PaperAvatar:
     import dataclasses
 
-    import numpy as np
     import torch
 
     from models.generator.onnx_export import OnnxUnavailableError
     from models.paper.pipeline import PaperAvatar
-    from models.paper.weights_folder import check_weights_folder
-    from models.render.encode import decode_image
 
     from .options import apply_backend
 
-    if not args.weights:
-        raise ValueError(
-            "--preset paper needs --weights DIR: a folder with the official Avatar Forcing weights "
-            "(flow_transformer.pth, motion_autoencoder.pth) and wav2vec2-base-960h/"
-        )
-    check_weights_folder(args.weights, _config())  # fails fast, listing every missing file
-    portrait_path = Path(args.portrait) if args.portrait else DEFAULT_PORTRAIT
-    if not portrait_path.is_file():
-        raise FileNotFoundError(f"portrait not found: {portrait_path}")
-    portrait = np.ascontiguousarray(decode_image(portrait_path.read_bytes())[..., :3])  # (H, W, 3)
+    portrait = _checked_inputs(args)  # (H, W, 3)
     torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
     sampler = _config().sampler
     if getattr(args, "nfe", None):
@@ -133,11 +140,8 @@ def _load_avatar(args: argparse.Namespace) -> PaperAvatar:
 def serve_server(args: argparse.Namespace, config: ServerConfig, sinks: list[Any]) -> PaperServer:
     """`serve --preset paper`: the server on the paper's networks and portrait. Raises ValueError
     (PaperWeightsError listing every missing file), FileNotFoundError or ImportError for the user."""
-    import numpy as np
 
     from models.paper.pipeline import PaperComponents
-    from models.paper.weights_folder import check_weights_folder
-    from models.render.encode import decode_image
     from plugin_server.server.paper import PaperServer
     from plugin_server.session.paper import PaperServeSpec
 
@@ -153,16 +157,7 @@ def serve_server(args: argparse.Namespace, config: ServerConfig, sinks: list[Any
             f"--sink {', '.join(bad)}: these sinks take ARKit frames (VMC, VTube Studio) or images rendered "
             "from them (virtual camera); --preset paper has no ARKit motion (only the audio sink works)"
         )
-    if not args.weights:
-        raise ValueError(
-            "--preset paper needs --weights DIR: a folder with the official Avatar Forcing weights "
-            "(flow_transformer.pth, motion_autoencoder.pth) and wav2vec2-base-960h/"
-        )
-    check_weights_folder(args.weights, _config())  # fails fast, listing every missing file
-    portrait_path = Path(args.portrait) if args.portrait else DEFAULT_PORTRAIT
-    if not portrait_path.is_file():
-        raise FileNotFoundError(f"portrait not found: {portrait_path}")
-    portrait = np.ascontiguousarray(decode_image(portrait_path.read_bytes())[..., :3])
+    portrait = _checked_inputs(args)  # (H, W, 3)
     components = PaperComponents.from_folder(args.weights, _config())
     problem = apply_backend(components.generator, args)
     if problem:
