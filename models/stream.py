@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -48,6 +49,69 @@ class PendingStep:
         return self.stream._rng
 
 
+class ConditionBuffers:
+    """The three condition streams of one live avatar, buffered until a block takes them: the
+    avatar's and the user's audio features from their front ends (`avatar_audio`, `user_audio`:
+    anything with reset / push / push_silence / finish / frames_emitted) and the user's motion
+    frames (n, D) as the model takes them. `AvatarStream` and the paper's `PaperAvatar` share it."""
+
+    def __init__(self, avatar_audio: Any, user_audio: Any, dim: int) -> None:
+        self.avatar_audio = avatar_audio
+        self.user_audio = user_audio
+        self.dim = dim
+        self.reset()
+
+    def reset(self) -> None:
+        self.avatar_audio.reset()
+        self.user_audio.reset()
+        self._avatar: list[torch.Tensor] = []  # (n, dim_cond) chunks
+        self._user: list[torch.Tensor] = []
+        self._motion: list[torch.Tensor] = []  # (n, D) user motion chunks
+        self._last_user_motion = torch.zeros(self.dim)  # held when the user's motion runs short
+        self._motion_in = 0  # user-motion frames received (or held) since reset, all time
+
+    def push_avatar_audio(self, samples: np.ndarray, rate: float, channels: int | None = None) -> None:
+        self._avatar.append(self.avatar_audio.push(samples, rate, channels))
+
+    def push_user_audio(self, samples: np.ndarray, rate: float, channels: int | None = None) -> None:
+        self._user.append(self.user_audio.push(samples, rate, channels))
+
+    def push_user_motion(self, motion: torch.Tensor) -> None:
+        """(n, D) user motion, already checked and in the model's space."""
+        self._motion.append(motion)
+        self._motion_in += len(motion)
+        if len(motion):
+            self._last_user_motion = motion[-1]
+
+    def finish_audio(self) -> None:
+        """End of both audio inputs: flush the front ends (look-ahead, zero padding)."""
+        self._avatar.append(self.avatar_audio.finish())
+        self._user.append(self.user_audio.finish())
+
+    def fill_silence(self, frames: int) -> None:
+        """Make sure every condition stream covers `frames` frames since reset (an all-time count,
+        not frames pending): missing audio becomes silence, missing user motion holds the last
+        user frame (zeros before the first)."""
+        for conditioner, chunks in ((self.avatar_audio, self._avatar), (self.user_audio, self._user)):
+            if conditioner.frames_emitted < frames:
+                chunks.append(conditioner.push_silence(frames))
+        if self._motion_in < frames:
+            self._motion.append(self._last_user_motion.expand(frames - self._motion_in, -1).clone())
+            self._motion_in = frames
+
+    def available_frames(self) -> int:
+        """Condition frames buffered and not yet taken (complete in all three streams)."""
+        return min(sum(len(c) for c in chunks) for chunks in (self._avatar, self._user, self._motion))
+
+    def take(self, n: int) -> Conditions:
+        """The next `n` frames of all three streams as one block's conditions, (1, n, .) each."""
+        return Conditions(
+            take_frames(self._avatar, n)[None],  # (1, n, dim_cond)
+            take_frames(self._user, n)[None],  # (1, n, dim_cond)
+            take_frames(self._motion, n)[None],  # (1, n, D)
+        )
+
+
 class AvatarStream:
     def __init__(
         self,
@@ -59,8 +123,13 @@ class AvatarStream:
         card = model.card
         self.dim = card.generator.dim_motion
         self.sampler = StreamingSampler(model.generator, sampler_config or card.sampler)
-        self.avatar_audio = AudioConditioner(model.audio_encoder, card.front_end)
-        self.user_audio = AudioConditioner(model.audio_encoder, card.front_end)
+        self.conditions = ConditionBuffers(
+            AudioConditioner(model.audio_encoder, card.front_end),
+            AudioConditioner(model.audio_encoder, card.front_end),
+            self.dim,
+        )
+        self.avatar_audio = self.conditions.avatar_audio
+        self.user_audio = self.conditions.user_audio
         self.seed = seed
         self.reset()
 
@@ -70,13 +139,7 @@ class AvatarStream:
 
     def reset(self, ref_motion: np.ndarray | None = None) -> None:
         """Start over. ref_motion: the avatar's rest frame (58,) un-normalised, or the model's."""
-        self.avatar_audio.reset()
-        self.user_audio.reset()
-        self._avatar: list[torch.Tensor] = []  # (n, dim_cond) chunks
-        self._user: list[torch.Tensor] = []
-        self._motion: list[torch.Tensor] = []  # (n, D) normalised user motion chunks
-        self._last_user_motion = torch.zeros(self.dim)
-        self._motion_in = 0  # user-motion frames received (or held) since reset, all time
+        self.conditions.reset()  # before any user motion: zeros, the normalised mean
         self.frames_out = 0
         self._rng = torch.Generator()
         if self.seed is None:
@@ -91,10 +154,10 @@ class AvatarStream:
 
     # --- input --------------------------------------------------------------------------------
     def push_avatar_audio(self, samples: np.ndarray, rate: float, channels: int | None = None) -> None:
-        self._avatar.append(self.avatar_audio.push(samples, rate, channels))
+        self.conditions.push_avatar_audio(samples, rate, channels)
 
     def push_user_audio(self, samples: np.ndarray, rate: float, channels: int | None = None) -> None:
-        self._user.append(self.user_audio.push(samples, rate, channels))
+        self.conditions.push_user_audio(samples, rate, channels)
 
     def push_user_motion(self, frames: np.ndarray) -> None:
         """User face motion at the stream's fps, (n, 58) un-normalised ARKit frames."""
@@ -103,32 +166,22 @@ class AvatarStream:
             raise ValueError(f"user motion must be (n, {self.dim}); got {x.shape}")
         if not np.isfinite(x).all():
             raise ValueError("user motion contains NaN or infinite values")
-        t = self.model.card.stats.normalize(torch.from_numpy(ArkitSpace.clamp(x)))
-        self._motion.append(t)
-        self._motion_in += len(t)
-        if len(t):
-            self._last_user_motion = t[-1]
+        self.conditions.push_user_motion(
+            self.model.card.stats.normalize(torch.from_numpy(ArkitSpace.clamp(x)))
+        )
 
     def finish_audio(self) -> None:
         """End of both audio inputs: flush the front ends' look-ahead (zero padding)."""
-        self._avatar.append(self.avatar_audio.finish())
-        self._user.append(self.user_audio.finish())
+        self.conditions.finish_audio()
 
     def fill_silence(self, frames: int) -> None:
-        """Make sure every condition stream covers `frames` frames since reset (an all-time count,
-        not frames pending): missing audio becomes silence,
-        missing user motion holds the last user frame (neutral before the first)."""
-        for conditioner, chunks in ((self.avatar_audio, self._avatar), (self.user_audio, self._user)):
-            if conditioner.frames_emitted < frames:
-                chunks.append(conditioner.push_silence(frames))
-        if self._motion_in < frames:
-            self._motion.append(self._last_user_motion.expand(frames - self._motion_in, -1).clone())
-            self._motion_in = frames
+        """Make every condition stream cover `frames` frames since reset (see ConditionBuffers)."""
+        self.conditions.fill_silence(frames)
 
     # --- output -------------------------------------------------------------------------------
     def available_frames(self) -> int:
         """Condition frames buffered and not yet generated (complete in all three streams)."""
-        return min(sum(len(c) for c in chunks) for chunks in (self._avatar, self._user, self._motion))
+        return self.conditions.available_frames()
 
     def step(self, allow_partial: bool = False) -> np.ndarray | None:
         """Generate the next block when its conditions are in: (n, 58) clamped ARKit frames."""
@@ -145,13 +198,7 @@ class AvatarStream:
         have = self.available_frames()
         if have < need and not (allow_partial and have > 0):
             return None
-        n = min(need, have)
-        cond = Conditions(
-            take_frames(self._avatar, n)[None],
-            take_frames(self._user, n)[None],
-            take_frames(self._motion, n)[None],
-        )
-        return PendingStep(self, cond)
+        return PendingStep(self, self.conditions.take(min(need, have)))
 
     def finish_step(
         self,

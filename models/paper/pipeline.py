@@ -41,12 +41,11 @@ import torch
 import torch.nn.functional as F
 
 from models.audio.resample import StreamingResampler, check_rate
-from models.generator.conditions import Conditions
 from models.generator.config import SamplerConfig
 from models.generator.official import load_official_generator
 from models.generator.sampler import StreamingSampler
 from models.generator.transformer import MotionGenerator
-from models.stream import take_frames
+from models.stream import ConditionBuffers
 
 from .audio import SAMPLE_RATE, SAMPLES_PER_FRAME, AudioProjection, CausalWav2Vec2Stream, Wav2Vec2Features
 from .motion_autoencoder import MotionAutoencoder, SourceEncoding
@@ -332,8 +331,9 @@ class PaperAvatar:
                 components.features, components.projection, audio_context_s, audio_lookahead_s, hop
             )
 
-        self.avatar_audio = side()
-        self.user_audio = side()
+        self.conditions = ConditionBuffers(side(), side(), self.dim)  # zeros before any user motion
+        self.avatar_audio = self.conditions.avatar_audio
+        self.user_audio = self.conditions.user_audio
         self.decode_chunk = decode_chunk
         self.seed = seed
         self.source: SourceEncoding | None = None
@@ -391,13 +391,7 @@ class PaperAvatar:
 
     def reset(self) -> None:
         """Start the conversation over (the portrait stays)."""
-        self.avatar_audio.reset()
-        self.user_audio.reset()
-        self._avatar: list[torch.Tensor] = []  # (k, dim_cond) chunks
-        self._user: list[torch.Tensor] = []
-        self._motion: list[torch.Tensor] = []  # (k, D) user motion latents
-        self._last_user_motion = torch.zeros(self.dim)  # neutral = the null condition (zeros)
-        self._motion_in = 0
+        self.conditions.reset()  # neutral user = the null condition (zeros)
         self.frames_out = 0
         self._rng = torch.Generator(device=self.components.device)
         if self.seed is None:
@@ -412,10 +406,10 @@ class PaperAvatar:
     # --- input --------------------------------------------------------------------------------
     def push_avatar_audio(self, samples: np.ndarray, rate: float, channels: int | None = None) -> None:
         """The avatar's own speech (e.g. from a TTS), any rate, (N,) or (N, C)."""
-        self._avatar.append(self.avatar_audio.push(samples, rate, channels))
+        self.conditions.push_avatar_audio(samples, rate, channels)
 
     def push_user_audio(self, samples: np.ndarray, rate: float, channels: int | None = None) -> None:
-        self._user.append(self.user_audio.push(samples, rate, channels))
+        self.conditions.push_user_audio(samples, rate, channels)
 
     @torch.inference_mode()
     def push_user_frames(self, crops: np.ndarray) -> None:
@@ -439,29 +433,20 @@ class PaperAvatar:
             raise ValueError(f"user motion must be (n, {self.dim}); got {tuple(t.shape)}")
         if not torch.isfinite(t).all():
             raise ValueError("user motion contains NaN or infinite values")
-        self._motion.append(t)
-        self._motion_in += len(t)
-        if len(t):
-            self._last_user_motion = t[-1]
+        self.conditions.push_user_motion(t)
 
     def finish_audio(self) -> None:
         """End of both audio inputs (end of a recording)."""
-        self._avatar.append(self.avatar_audio.finish())
-        self._user.append(self.user_audio.finish())
+        self.conditions.finish_audio()
 
     def fill_silence(self, frames: int) -> None:
-        """Make every condition stream cover `frames` frames since reset (an all-time count): missing
-        audio becomes silence, missing user motion holds the last user frame (zeros before any)."""
-        self._avatar.append(self.avatar_audio.push_silence(frames))
-        self._user.append(self.user_audio.push_silence(frames))
-        if self._motion_in < frames:
-            self._motion.append(self._last_user_motion.expand(frames - self._motion_in, -1).clone())
-            self._motion_in = frames
+        """Make every condition stream cover `frames` frames since reset (see ConditionBuffers)."""
+        self.conditions.fill_silence(frames)
 
     # --- output -------------------------------------------------------------------------------
     def available_frames(self) -> int:
         """Condition frames buffered and not yet generated (complete in all three streams)."""
-        return min(sum(len(c) for c in chunks) for chunks in (self._avatar, self._user, self._motion))
+        return self.conditions.available_frames()
 
     def step_motion(self, allow_partial: bool = False) -> torch.Tensor | None:
         """Run the generator on the next block when its conditions are in: motion latents (n, D)."""
@@ -471,12 +456,7 @@ class PaperAvatar:
         if have < need and not (allow_partial and have > 0):
             return None
         n = min(need, have)
-        cond = Conditions(
-            take_frames(self._avatar, n)[None],  # (1, n, dim_cond)
-            take_frames(self._user, n)[None],  # (1, n, dim_cond)
-            take_frames(self._motion, n)[None],  # (1, n, D)
-        )
-        motion = self.sampler.step(cond, generator=self._rng)  # (1, n, D)
+        motion = self.sampler.step(self.conditions.take(n), generator=self._rng)  # (1, n, D)
         self.frames_out += n
         return motion[0]
 

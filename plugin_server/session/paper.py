@@ -44,14 +44,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.generator.conditions import Conditions
 from models.generator.config import ConfigError, SamplerConfig
 from models.generator.sampler import StreamingSampler
 from models.paper.motion_autoencoder import SourceEncoding
 from models.paper.onnx_decoder import DecoderBackend
 from models.paper.pipeline import PaperAudioStream, PaperAvatar, PaperComponents, to_model_images
 from models.render import RendererError, encode_image
-from models.stream import PendingStep, take_frames
+from models.stream import PendingStep
 from plugin_server.protocol import (
     ErrorCode,
     ProtocolError,
@@ -167,10 +166,7 @@ class PaperStream:
         n = a.sampler.next_block_frames
         if a.available_frames() < n:
             return None
-        cond = Conditions(
-            take_frames(a._avatar, n)[None], take_frames(a._user, n)[None], take_frames(a._motion, n)[None]
-        )
-        return PendingStep(self, cond)  # type: ignore[arg-type]
+        return PendingStep(self, a.conditions.take(n))  # type: ignore[arg-type]
 
     def finish_step(self, pending: PendingStep, motion: torch.Tensor) -> torch.Tensor:
         """The generator's (1, n, D) motion of `pending` -> latents (n, D)."""

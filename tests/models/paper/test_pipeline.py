@@ -118,11 +118,11 @@ def test_user_faces_become_motion_latents_and_the_neutral_user_is_zeros(componen
     ae = components.autoencoder
     with torch.inference_mode():
         want = ae.motion_latent(ae.encode_motion(to_model_images(crops, 32)))  # (3, 32)
-    got = torch.cat(avatar._motion)
+    got = torch.cat(avatar.conditions._motion)
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
     fresh = new_avatar(components)
     fresh.fill_silence(4)
-    assert torch.equal(torch.cat(fresh._motion), torch.zeros(4, 32))  # the null user motion
+    assert torch.equal(torch.cat(fresh.conditions._motion), torch.zeros(4, 32))  # the null user motion
     ref = fresh.reference_motion
     assert ref.shape == (1, 32) and ref.abs().sum() > 0
 
