@@ -15,20 +15,18 @@ Skipped when `mcs` or `mono` is missing (Debian: `apt-get install mono-devel`).
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import soundfile as sf
+
+from .live import run_against_server, write_sample_wav
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "unity_client" / "Runtime" / "Core"
 STANDALONE = ROOT / "unity_client" / "Tests" / "Standalone"
-SAMPLE = ROOT / "models" / "samples" / "avatar.flac"
 CLIP_S = 5.0  # 3 s streamed before the forced disconnect, 1.5 s after it
 # C# 7.2 is the newest mcs takes; Unity 2021.3+ compiles it (it takes C# 9). -noconfig: no implicit
 # assemblies, so the core provably needs nothing beyond mscorlib and System. With -doc, a public member
@@ -67,22 +65,6 @@ def test_core_builds_without_unity(tmp_path: Path) -> None:
     assert b"UnityEngine" not in dll.read_bytes()
 
 
-def start_server() -> tuple[subprocess.Popen[str], str]:
-    """`avatar-forcing serve` on the bundled model, any free port, one generation thread."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    env.pop("AVATAR_FORCING_TOKEN", None)
-    cmd = [sys.executable, "-m", "plugin_server", "serve", "--port", "0", "--threads", "1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    match = re.search(r"ws://127\.0\.0\.1:\d+/", line)
-    if not match:
-        proc.kill()
-        _, err = proc.communicate(timeout=10)
-        raise AssertionError(f"serve printed no URL: {line!r}\n{err}")
-    return proc, match.group(0)
-
-
 def test_csharp_client_against_a_live_server(tmp_path: Path) -> None:
     exe = tmp_path / "CoreTests.exe"
     compile_cs(
@@ -95,24 +77,12 @@ def test_csharp_client_against_a_live_server(tmp_path: Path) -> None:
         ]
     )
 
-    speech, rate = sf.read(SAMPLE, dtype="float32", always_2d=True)
-    wav = tmp_path / "speech.wav"
-    sf.write(wav, speech[: int(CLIP_S * rate)].mean(axis=1), rate, subtype="PCM_16")
-
-    proc, url = start_server()
+    wav = write_sample_wav(tmp_path / "speech.wav", CLIP_S)
     try:
-        run = subprocess.run(["mono", str(exe), url, str(wav)], capture_output=True, text=True, timeout=90)
+        run, output = run_against_server(["mono", str(exe)], wav, timeout=90)
     except subprocess.TimeoutExpired as e:
         partial = e.stdout.decode() if isinstance(e.stdout, bytes) else e.stdout
         pytest.fail(f"the C# test program did not finish in {e.timeout} s:\n{partial}")
-    finally:
-        proc.terminate()
-        try:
-            _, server_log = proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, server_log = proc.communicate()
-    output = f"{run.stdout}\n{run.stderr}\n--- server log ---\n{server_log}"
     assert run.returncode == 0, output
     assert "live server at" in run.stdout and " 0 failed" in run.stdout, output
     resumed = ("welcome resumed = true", "audio seq continued across the resume", "no server errors at all")

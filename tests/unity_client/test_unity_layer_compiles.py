@@ -20,14 +20,14 @@ with Roslyn, so code that passes here is also valid there. Skipped without `mcs`
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from .live import run_against_server, write_sample_wav
 
 ROOT = Path(__file__).resolve().parents[2]
 PKG = ROOT / "unity_client"
@@ -146,24 +146,10 @@ def test_logic_tests_run_with_mono(build: dict[str, Path]) -> None:
     assert "failed 0" in result.stdout
 
 
-def _start_server() -> tuple[subprocess.Popen[str], str]:
-    """`avatar-forcing serve` on the bundled model, any free port, one generation thread."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    env.pop("AVATAR_FORCING_TOKEN", None)
-    cmd = [sys.executable, "-m", "plugin_server", "serve", "--port", "0", "--threads", "1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-    assert proc.stdout is not None
-    match = re.search(r"ws://127\.0\.0\.1:\d+/", proc.stdout.readline())
-    if not match:
-        proc.kill()
-        raise AssertionError(f"serve printed no URL:\n{proc.communicate(timeout=10)[1]}")
-    return proc, match.group(0)
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(MONO is None, reason="mono is not installed")
 def test_playback_logic_keeps_face_and_sound_together_with_a_live_server(tmp_path: Path) -> None:
-    sf = pytest.importorskip("soundfile")
+    pytest.importorskip("soundfile")
     exe = _mcs(
         tmp_path / "LiveSyncCheck.exe",
         [
@@ -174,20 +160,8 @@ def test_playback_logic_keeps_face_and_sound_together_with_a_live_server(tmp_pat
         target="exe",
         strict=False,  # the transport is the standalone tests' file; their own test builds it strictly
     )
-    speech, rate = sf.read(ROOT / "models" / "samples" / "avatar.flac", dtype="float32", always_2d=True)
-    wav = tmp_path / "speech.wav"
-    sf.write(wav, speech[: 8 * rate].mean(axis=1), rate, subtype="PCM_16")
-    proc, url = _start_server()
-    try:
-        run = subprocess.run([MONO, str(exe), url, str(wav)], capture_output=True, text=True, timeout=120)
-    finally:
-        proc.terminate()
-        try:
-            _, server_log = proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, server_log = proc.communicate()
-    output = f"{run.stdout}\n{run.stderr}\n--- server log ---\n{server_log}"
+    wav = write_sample_wav(tmp_path / "speech.wav", 8)
+    run, output = run_against_server([MONO, str(exe)], wav, timeout=120)
     assert run.returncode == 0, output
     assert "FAIL" not in run.stdout, output
 
