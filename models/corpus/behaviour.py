@@ -101,7 +101,7 @@ class Persona:
 
     Ranges drawn by `sample`: expressivity 0.4-1.4 (facial expression gain); head_motion
     0.3-1.8 (head movement gain; low = a calm receptionist); nod_propensity 0.2-0.95 (P(nod) at a
-    partner pause); smile_propensity 0.15-0.9 (P(mirror a smile)); laugh_propensity 0.1-0.8
+    partner pause); smile_propensity 0.55-0.95 (P(mirror a smile)); laugh_propensity 0.1-0.8
     (P(laugh back)); backchannel_propensity 0.1-0.7 (P(verbal backchannel) at a partner pause);
     blink_rate 8-30 per minute; gaze_aversion 0.2-0.8 (P(look away) at a phrase start while
     speaking); reaction_delay 0.25-0.5 s mean, reaction_jitter 0.04-0.12 s std; brow_activity
@@ -144,7 +144,7 @@ class Persona:
             expressivity=float(rng.uniform(0.4, 1.4)),
             head_motion=float(np.clip(rng.lognormal(0.0, 0.4), 0.3, 1.8)),
             nod_propensity=float(rng.uniform(0.2, 0.95)),
-            smile_propensity=float(rng.uniform(0.15, 0.9)),
+            smile_propensity=float(rng.uniform(0.55, 0.95)),
             laugh_propensity=float(rng.uniform(0.1, 0.8)),
             backchannel_propensity=float(rng.uniform(0.1, 0.7)),
             blink_rate=float(rng.uniform(8.0, 30.0)),
@@ -761,6 +761,10 @@ def _laughs(ctx: _Ctx, rng: np.random.Generator, own: PersonSignals) -> None:
             _add(ctx, "HeadY", 0.1 * bob)
 
 
+MIRROR_DELAY = (0.15, 0.45)  # s from the partner's smile (or laugh) to the answering smile
+MIRROR_RISE = (0.2, 0.45)  # s the answering smile takes to rise
+
+
 def _smiles(
     ctx: _Ctx,
     rng: np.random.Generator,
@@ -785,7 +789,9 @@ def _smiles(
             partner_amp = float(e.meta.get("amplitude", 0.5))
         if rng.random() >= prob:
             continue
-        delay = p.draw_delay(rng, 0.2, 0.75)
+        # Facial mimicry: a smile answers the partner's within about half a second, most of the
+        # time (smile_propensity 0.55-0.95), rising quickly (MIRROR_RISE).
+        delay = p.draw_delay(rng, *MIRROR_DELAY)
         amp = float(np.clip(partner_amp * rng.uniform(0.6, 1.2) * p.expressivity, 0.15, 0.9))
         dur = float(np.clip(e.duration * rng.uniform(0.7, 1.3), 0.8, 4.0))
         plan.append((e.start + delay, e.start + delay + dur, amp, f"mirror:{e.kind}"))
@@ -797,7 +803,7 @@ def _smiles(
         if start >= total:
             continue
         amp = float(np.clip(amp, 0.1, 1.0))
-        rise = rng.uniform(0.25, 0.6)
+        rise = rng.uniform(*(MIRROR_RISE if cause.startswith("mirror") else (0.25, 0.6)))
         fall = rng.uniform(0.5, 1.2)
         env = amp * _envelope(t, start, rise, max(hold_end, start + rise), fall)
         asym = rng.normal(0, 0.08)

@@ -208,6 +208,12 @@ METRIC_DOCS: dict[str, str] = {
     "reaction_within_1s": "same, within 1 s",
     "reaction_median_s": "median reaction delay to a user smile/laugh (s)",
     "nods_per_min_in_partner_pauses": "avatar nods per minute in the 2 s after the user stops talking",
+    "listening_smile_gain": (
+        "teacher-forced: predicted avatar smile 0.2-1 s after the user's smiles/laughs (avatar "
+        "silent), real user motion minus the user frozen before the onset (~0: ignores the user's "
+        "face; ground-truth column: the data's own rise; models/evaluation/listening.py)"
+    ),
+    "listening_onsets": "onsets the listening probe used",
     "var": "Var: temporal variance of the motion (richness)",
     "sid": "SID: entropy of k-means (k=40) cluster use (richness)",
     "fd": "Fréchet distance of 1-s motion windows to the held-out truth (lower is better)",

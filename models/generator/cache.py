@@ -50,7 +50,9 @@ class GeneratorCache:
     - cross_kv: per layer, cross-attention keys/values of the condition frames just before the
       context, (G*B, H, K, Dh) with K <= cond_window.
     - context: the last clean frames, re-fed (at timestep 0) before the next block, (B, c, D).
-    - context_cond: raw condition features of those frames, (B, c, .).
+    - context_cond: raw condition features of the last frames, (B, h, .): the context frames'
+      (h = c), or the last `cond_history_frames` when the model's Dual Motion Encoder looks
+      further back (`GeneratorConfig.cond_context_frames`); the context frames' are its last c.
     - frames_done: frames emitted so far (the stream's clock, in frames).
     """
 
@@ -64,6 +66,17 @@ class GeneratorCache:
     context_cond: Conditions | None = None
     frames_done: int = 0
     extra: dict[str, object] = field(default_factory=dict)
+    cond_history_frames: int | None = None  # None: context_frames
+
+    @property
+    def history_frames(self) -> int:
+        """Raw condition frames kept for the next block's condition encoding (at most)."""
+        return self.context_frames if self.cond_history_frames is None else self.cond_history_frames
+
+    @property
+    def cond_history(self) -> int:
+        """Raw condition frames held now (`context_cond`)."""
+        return 0 if self.context_cond is None else self.context_cond.frames
 
     @property
     def cached_frames(self) -> int:
@@ -87,6 +100,8 @@ class GeneratorCache:
             self.cached_frames,
             self.cached_cond_frames,
             self.num_context,
+            self.history_frames,
+            self.cond_history,
         )
 
     def nbytes(self) -> int:
@@ -109,7 +124,8 @@ class GeneratorCache:
     def advance(
         self,
         clean: torch.Tensor,  # (B, c + n, D) the clean input frames of this block
-        cond: Conditions,  # (B, c + n, .) their raw condition features
+        cond: Conditions,  # (B, h + n, .) the raw condition features encoded for this block:
+        # the held history (its last c frames are the context's), then the new frames
         self_new: list[KV],  # per layer (G*B, H, c + n, Dh)
         cross_all: list[KV],  # per layer (G*B, H, K + c + n, Dh)
     ) -> None:
@@ -123,7 +139,8 @@ class GeneratorCache:
         total_cond = cross_all[0][0].shape[2]
         self.cross_kv = _cat_kv(None, cross_all, 0, total_cond - c_next, self.cond_window)
         self.context = clean[:, n_in - c_next :]
-        self.context_cond = cond.slice(n_in - c_next, n_in)
+        keep_cond = min(cond.frames, max(self.history_frames, c_next))
+        self.context_cond = cond.slice(cond.frames - keep_cond, cond.frames)
 
     # --- batching several streams (models/generator/batched.py) ------------------------------
     @classmethod
@@ -154,6 +171,7 @@ class GeneratorCache:
             max_self_frames=first.max_self_frames,
             cond_window=first.cond_window,
             context_frames=first.context_frames,
+            cond_history_frames=first.cond_history_frames,
             self_kv=kv([c.self_kv for c in caches]),
             cross_kv=kv([c.cross_kv for c in caches]),
             context=torch.cat(contexts) if len(contexts) == len(caches) else None,  # (sum B_i, c, D)

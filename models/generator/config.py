@@ -55,12 +55,23 @@ class GeneratorConfig:
     # so user motion does not have to pass through the avatar-audio attention alone.
     user_skip: bool = False
     ref_dropout: float = 0.1
+    # Not in the paper: how many past frames of raw conditions the Dual Motion Encoder sees when
+    # it encodes a streamed block (None: context_frames, as released). The release encodes each
+    # block with its 2 context frames only, so a token knows the user's motion of the last
+    # ~6 frames (240 ms): an answer that comes 0.2-0.75 s after the user's smile starts cannot
+    # be timed from it. Training encodes its windows the same way (encode_conditions_blockwise).
+    cond_context_frames: int | None = None
+    # Not in the paper: RoPE (theta rope_theta) on the Dual Motion Encoder's two attentions, so
+    # condition tokens know where in their window the user's motion happened. No weights added.
+    cond_rope: bool = False
 
     def __post_init__(self) -> None:
         checks = {
             "hidden must be divisible by heads": self.hidden % self.heads == 0,
             "head width (hidden / heads) must be even for RoPE": (self.hidden // self.heads) % 2 == 0,
             "dim_cond must be divisible by cond_heads": self.dim_cond % self.cond_heads == 0,
+            "cond head width (dim_cond / cond_heads) must be even for cond_rope": not self.cond_rope
+            or (self.dim_cond // self.cond_heads) % 2 == 0,
             "window_frames must exceed block_frames + context_frames": self.window_frames
             > self.block_frames + self.context_frames,
             "block_frames must be positive": self.block_frames > 0,
@@ -69,10 +80,17 @@ class GeneratorConfig:
             )
             >= 0,
             "time_freq_dim must be even": self.time_freq_dim % 2 == 0,
+            "cond_context_frames must be >= context_frames": self.cond_context_frames is None
+            or self.cond_context_frames >= self.context_frames,
         }
         bad = [msg for msg, ok in checks.items() if not ok]
         if bad:
             raise ConfigError("invalid GeneratorConfig: " + "; ".join(bad))
+
+    @property
+    def condition_context(self) -> int:
+        """Past condition frames the Dual Motion Encoder sees with each streamed block."""
+        return self.context_frames if self.cond_context_frames is None else self.cond_context_frames
 
     @property
     def head_dim(self) -> int:

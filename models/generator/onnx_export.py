@@ -171,7 +171,10 @@ class _TracedMultiheadAttention(nn.Module):
 
 def _traceable_encoder(encoder: nn.Module) -> nn.Module:
     """A shallow copy of the Dual Motion Encoder (same parameters, same forward) whose
-    `nn.MultiheadAttention` children are `_TracedMultiheadAttention`."""
+    `nn.MultiheadAttention` children are `_TracedMultiheadAttention`. With `cond_rope` the
+    encoder calls `rotary_attention`, written for the trace already: it is returned as it is."""
+    if getattr(encoder, "rope_theta", None) is not None:
+        return encoder
     out = copy.copy(encoder)
     out._modules = dict(encoder._modules)  # the copy's own child table; the original is untouched
     for name, child in encoder.named_children():

@@ -67,6 +67,12 @@ class ReferenceSampler:
         self.sigmas = [*sig, 0.0]
         self.window = g.window_frames
         self.block = g.block_frames
+        if g.condition_context != g.context_frames:
+            raise ValueError(
+                "the reference sampler is the release's loop: it encodes conditions with the "
+                f"{g.context_frames} context frames only (this model asks for cond_context_frames="
+                f"{g.cond_context_frames}); use StreamingSampler"
+            )
         self.context = g.context_frames
         # Frames of self-attention history the release keeps: window - block - context (38).
         self.keep_self = g.window_frames - g.block_frames - g.context_frames

@@ -72,6 +72,7 @@ class StreamingSampler:
             max_self_frames=g.window_frames - self.block - g.context_frames,
             cond_window=g.cond_window,
             context_frames=g.context_frames,
+            cond_history_frames=g.condition_context,
         )
         return self.cache
 
@@ -159,7 +160,9 @@ class StreamingSampler:
             return parts[0] if len(parts) == 1 else torch.cat(parts)
 
         c = cache.num_context
-        cond_in = Conditions.cat([cache.context_cond, cond]) if c else cond  # (B, c + n, .)
+        # The condition history (its last c frames are the context's) and the new frames; the
+        # Dual Motion Encoder reads all of them; the generator cross-attends to the last c + n.
+        cond_all = Conditions.cat([cache.context_cond, cond]) if c else cond  # (B, h + n, .)
         ctx_t = float(self.config.context_timestep)
         ctx_sigma = sigma_for_timestep(ctx_t, g.num_train_timesteps)
         context = cache.context
@@ -170,8 +173,10 @@ class StreamingSampler:
         n_in = c + n
 
         # Once per block: condition tokens and cross-attention keys/values of every branch.
-        branch_cond = guidance_branches(cond_in) if self.branches == 3 else cond_in
-        cross_new = net.condition_kv(branch_cond)
+        branch_cond = guidance_branches(cond_all) if self.branches == 3 else cond_all
+        cross_new = net.condition_kv(branch_cond)  # per layer (G*B, H, h + n, Dh)
+        if cond_all.frames > n_in:  # history frames only informed the tokens: drop their keys
+            cross_new = [(k[:, :, -n_in:], v[:, :, -n_in:]) for k, v in cross_new]
         k_past = cache.cached_cond_frames
         if cache.cross_kv is not None:
             cross = [
@@ -222,7 +227,7 @@ class StreamingSampler:
                 kv_only=True,
             )
             last_kv = refresh.new_kv
-        cache.advance(clean, cond_in, last_kv, cross)
+        cache.advance(clean, cond_all, last_kv, cross)
         return x[:, c:]
 
     def _require_cache(self) -> GeneratorCache:

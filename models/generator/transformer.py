@@ -70,7 +70,14 @@ class MotionGenerator(nn.Module):
         self.config = c
         self.input_proj = nn.Linear(2 * c.dim_motion, c.hidden)
         self.time_embed = TimestepEmbedder(c.hidden, c.time_freq_dim)
-        self.cond_encoder = DualMotionEncoder(c.dim_motion, c.dim_cond, c.cond_heads, c.hidden, c.user_skip)
+        self.cond_encoder = DualMotionEncoder(
+            c.dim_motion,
+            c.dim_cond,
+            c.cond_heads,
+            c.hidden,
+            c.user_skip,
+            c.rope_theta if c.cond_rope else None,
+        )
         self.adaln = nn.Linear(c.hidden, 6 * c.hidden)  # shared by all blocks
         self.blocks = nn.ModuleList(DFoTBlock(c.hidden, c.heads, c.mlp_ratio) for _ in range(c.depth))
         self.final_adaln = nn.Linear(c.hidden, 2 * c.hidden)
@@ -136,8 +143,9 @@ class MotionGenerator(nn.Module):
 
     def encode_conditions_blockwise(self, cond: Conditions, chunk: int) -> torch.Tensor:
         """Condition tokens (B, T, hidden) computed as a realtime stream of `chunk`-frame blocks does:
-        each block's frames are encoded together with the context frames before it only."""
-        ctx, total = self.config.context_frames, cond.frames
+        each block's frames are encoded together with the `condition_context` frames before it
+        only (the context frames, unless the config asks for more)."""
+        ctx, total = self.config.condition_context, cond.frames
         parts = []
         for start in range(0, total, chunk):
             lo = max(0, start - ctx)

@@ -178,26 +178,106 @@ def fit_stats(examples: Sequence[Example]) -> MotionStats:
     return MotionStats.fit(np.concatenate([e.avatar_motion for e in examples]))
 
 
-class WindowSampler:
-    """Random training windows (with encoder burn-in audio before each) from a list of examples."""
+def rise_frames(signal: np.ndarray, threshold: float) -> np.ndarray:
+    """Frames k where `signal` (T,) rises through `threshold` (signal[k-1] < t <= signal[k])."""
+    x = np.asarray(signal)
+    return np.nonzero((x[1:] >= threshold) & (x[:-1] < threshold))[0] + 1
 
-    def __init__(self, examples: Sequence[Example], stats: MotionStats, window: int, burn_in: int) -> None:
-        usable = [e for e in examples if e.frames >= window]
-        if not usable:
+
+@dataclass(frozen=True)
+class Focus:
+    """Where some windows are placed on purpose: `frames[i]` are frames of interest of example i
+    (e.g. onsets of the user's smile); a window that takes one starts `lead` = (lo, hi) frames
+    before it (drawn uniformly, hi exclusive), so what follows the event falls inside."""
+
+    frames: list[np.ndarray]
+    share: float  # fraction of the windows placed on a focus frame
+    lead: tuple[int, int] = (4, 20)
+
+
+def smile_onset_focus(examples: Sequence[Example], share: float, threshold: float = 0.15) -> Focus:
+    """A `Focus` on the onsets of the user's smile (ARKit motion: the mean of the two smile
+    shapes rising through `threshold`), so that a `share` of the windows holds the 0.2-0.8 s in
+    which the avatar may answer it. Such answers are a few frames in a few uniform windows."""
+    from models.motion.arkit import ARKIT_DIM, INDEX
+
+    idx = [INDEX["MouthSmileLeft"], INDEX["MouthSmileRight"]]
+    frames = []
+    for e in examples:
+        if e.user_motion.shape[1] != ARKIT_DIM:
+            raise ValueError("a focus on the user's smile needs the arkit motion space")
+        frames.append(rise_frames(e.user_motion[:, idx].mean(axis=1), threshold))
+    return Focus(frames, share)
+
+
+class WindowSampler:
+    """Random training windows (with encoder burn-in audio before each) from a list of examples.
+
+    With a `Focus`, a share of the windows is placed around chosen frames (rare events that a
+    uniformly drawn window seldom holds); the rest are drawn uniformly."""
+
+    def __init__(
+        self,
+        examples: Sequence[Example],
+        stats: MotionStats,
+        window: int,
+        burn_in: int,
+        focus: Focus | None = None,
+    ) -> None:
+        keep = [i for i, e in enumerate(examples) if e.frames >= window]
+        if not keep:
             raise ValueError(f"no example has the {window} frames a training window needs")
-        self.examples = usable
+        self.examples = [examples[i] for i in keep]
         self.stats = stats
         self.window = window
         self.burn_in = burn_in
-        weights = np.array([e.frames - window + 1 for e in usable], np.float64)
+        weights = np.array([e.frames - window + 1 for e in self.examples], np.float64)
         self.weights = weights / weights.sum()
+        self.focus_frames: list[np.ndarray] = []
+        self.focus_share = 0.0
+        self.focus_lead = (0, 1)
+        if focus is not None and focus.share > 0:
+            if len(focus.frames) != len(examples):
+                raise ValueError(
+                    f"focus has frames for {len(focus.frames)} examples; there are {len(examples)}"
+                )
+            if not 0.0 <= focus.share <= 1.0 or not 0 <= focus.lead[0] < focus.lead[1] <= window:
+                raise ValueError(f"focus share must be in [0, 1] and 0 <= lead < window; got {focus}")
+            self.focus_frames = [np.asarray(focus.frames[i], np.int64) for i in keep]
+            counts = np.array([len(f) for f in self.focus_frames], np.float64)
+            if counts.sum() == 0:
+                raise ValueError("focus: no example has a frame of interest")
+            self.focus_weights = counts / counts.sum()
+            self.focus_share = focus.share
+            self.focus_lead = focus.lead
+
+    def _starts(self, batch_size: int, rng: np.random.Generator) -> list[tuple[Example, int]]:
+        """Each window's example and first frame. Without a focus the draws are those of the
+        earlier releases (one choice of examples, then a start per window): same seed, same run."""
+        w = self.window
+        if self.focus_share <= 0:
+            out = []
+            for i in rng.choice(len(self.examples), size=batch_size, p=self.weights):
+                e = self.examples[int(i)]
+                out.append((e, int(rng.integers(0, e.frames - w + 1))))
+            return out
+        out = []
+        for _ in range(batch_size):
+            if rng.random() < self.focus_share:
+                i = int(rng.choice(len(self.examples), p=self.focus_weights))
+                e = self.examples[i]
+                frame = int(rng.choice(self.focus_frames[i]))
+                start = frame - int(rng.integers(*self.focus_lead))
+                out.append((e, int(np.clip(start, 0, e.frames - w))))
+            else:
+                e = self.examples[int(rng.choice(len(self.examples), p=self.weights))]
+                out.append((e, int(rng.integers(0, e.frames - w + 1))))
+        return out
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
         w, burn = self.window, self.burn_in
         af, uf, am, um, ref = [], [], [], [], []
-        for i in rng.choice(len(self.examples), size=batch_size, p=self.weights):
-            e = self.examples[int(i)]
-            start = int(rng.integers(0, e.frames - w + 1))
+        for e, start in self._starts(batch_size, rng):
             lo = max(0, start - burn)
             pad = burn - (start - lo)  # not enough history: pad the burn-in with the first frame
 

@@ -83,6 +83,7 @@ class TrainConfig:
     df_norm: str = "l1"  # "l1" (the paper) or "l2" (the conditional mean; see diffusion_forcing_loss)
     lip_weight: float = 0.0  # weight of the auxiliary lip-reading loss on the audio encoder (df)
     reaction_weight: float = 0.0  # > 0: frames 0.1-1 s after a user smile onset weigh 1 + this (df)
+    reaction_windows: float = 0.0  # share of windows placed just before a user smile onset
     warmup: int = 0  # steps of linear learning-rate warm-up
     lr_decay: str = "constant"  # "constant" or "cosine" (to lr_floor * lr at the last step)
     lr_floor: float = 0.1
@@ -102,6 +103,8 @@ class TrainConfig:
             raise ValueError(f"ema must be in [0, 1) (got {self.ema})")
         if self.lip_weight < 0 or self.warmup < 0 or self.reaction_weight < 0:
             raise ValueError("lip_weight, reaction_weight and warmup must be >= 0")
+        if not 0.0 <= self.reaction_windows <= 1.0:
+            raise ValueError(f"reaction_windows must be in [0, 1] (got {self.reaction_windows})")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -28,6 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from models.bundle import DEFAULT_MODEL_PATH, AvatarForcingModel
+    from models.evaluation.listening import listening_probe
     from models.evaluation.report import probes, run_model, summarize, write_report
     from models.training.data import corpus_files
 
@@ -55,12 +56,20 @@ def run(args: argparse.Namespace) -> int:
         except (ConfigError, TypeError) as e:
             raise SystemExit(f"--sampler: {e}") from None
         scored = run_model(model, files, sampler, seed=args.seed, label=label)
+        listening = listening_probe(model, files, seed=args.seed)
         columns[label] = {
             **summarize(scored, "generated"),
             **probes(model, files[0], seed=args.seed, sampler=sampler),
+            "listening_smile_gain": listening["listening_smile_gain"],
+            "listening_onsets": listening["listening_onsets"],
         }
         examples[label] = scored[0]
-    columns["ground truth"] = summarize(scored, "truth")
+    columns["ground truth"] = {
+        **summarize(scored, "truth"),
+        # the data's own answer over the same frames: what a listening model's gain approaches
+        "listening_smile_gain": listening["listening_truth_rise"],
+        "listening_onsets": listening["listening_onsets"],
+    }
     report = write_report(
         args.out,
         columns,

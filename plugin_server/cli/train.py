@@ -6,6 +6,7 @@ import argparse
 import logging
 import shlex
 import sys
+from typing import Any
 
 HELP = "train the motion generator on a corpus (stage 1 diffusion forcing, stage 2 DPO); resumable"
 log = logging.getLogger(__name__)
@@ -55,6 +56,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "diffusion loss (answering smiles is rare in any window; e.g. 4)",
     )
     p.add_argument(
+        "--reaction-windows",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="place this share of the training windows (0-1) just before an onset of the user's "
+        "smile, so the avatar's answer falls inside (a rare event in uniformly drawn windows)",
+    )
+    p.add_argument(
         "--max-minutes",
         type=float,
         default=0.0,
@@ -65,7 +74,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="change a generator setting of a NEW model (not with --init), e.g. user_skip=true",
+        help="change a generator setting: any for a new model (e.g. user_skip=true); with --init only "
+        "those that keep its weights (e.g. cond_context_frames=25)",
     )
     p.add_argument("--warmup", type=int, default=0, help="steps of linear learning-rate warm-up")
     p.add_argument("--lr-decay", choices=["constant", "cosine"], default="constant")
@@ -78,7 +88,13 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from models.bundle import AvatarForcingModel, default_card
-    from models.training.data import WindowSampler, corpus_files, fit_stats, load_examples
+    from models.training.data import (
+        WindowSampler,
+        corpus_files,
+        fit_stats,
+        load_examples,
+        smile_onset_focus,
+    )
     from models.training.trainer import TrainConfig, describe_corpus, train
 
     if args.threads:
@@ -88,10 +104,10 @@ def run(args: argparse.Namespace) -> int:
             "--stage dpo needs --init: the stage-1 checkpoint (it is also the frozen DPO reference)"
         )
     files = corpus_files(args.corpus)
-    if args.init and args.generator_set:
-        raise SystemExit("--generator-set changes a new model's architecture; it cannot be used with --init")
     if args.init:
         model = AvatarForcingModel.load(args.init)
+        if args.generator_set:
+            model = _reconfigured(model, args.generator_set)
     else:
         model = None
     front_end = model.card.front_end if model else default_card().front_end
@@ -102,14 +118,7 @@ def run(args: argparse.Namespace) -> int:
         rest = tuple(float(x) for x in stats.mean)
         card = default_card(stats).replace(rest_pose=rest)
         if args.generator_set:
-            from .options import key_values
-
-            try:
-                card = card.replace(
-                    generator=card.generator.replace(**key_values(args.generator_set, "--generator-set"))
-                )
-            except ValueError as e:  # ConfigError included
-                raise SystemExit(f"--generator-set: {e}") from None
+            card = _changed_card(card, args.generator_set)
         model = AvatarForcingModel(card)
     config = TrainConfig(
         stage=args.stage,
@@ -126,12 +135,14 @@ def run(args: argparse.Namespace) -> int:
         df_norm=args.df_loss,
         lip_weight=args.lip_weight if args.stage == "df" else 0.0,
         reaction_weight=args.reaction_weight if args.stage == "df" else 0.0,
+        reaction_windows=args.reaction_windows,
         warmup=args.warmup,
         lr_decay=args.lr_decay,
         ema=args.ema,
         max_seconds=60.0 * args.max_minutes,
     )
-    sampler = WindowSampler(examples, model.card.stats, config.window, config.burn_in)
+    focus = smile_onset_focus(examples, config.reaction_windows) if config.reaction_windows > 0 else None
+    sampler = WindowSampler(examples, model.card.stats, config.window, config.burn_in, focus)
     provenance = {
         "command": "avatar-forcing " + shlex.join(getattr(args, "argv", None) or sys.argv[1:]),
         "corpus": describe_corpus(files),
@@ -139,3 +150,29 @@ def run(args: argparse.Namespace) -> int:
     path = train(model, sampler, config, args.out, device=args.device, provenance=provenance)
     print(f"model written to {path}")
     return 0
+
+
+def _changed_card(card: Any, items: list[str]) -> Any:
+    """The card with `--generator-set KEY=VALUE` changes applied (SystemExit on bad ones)."""
+    from .options import key_values
+
+    try:
+        return card.replace(generator=card.generator.replace(**key_values(items, "--generator-set")))
+    except ValueError as e:  # ConfigError included
+        raise SystemExit(f"--generator-set: {e}") from None
+
+
+def _reconfigured(model: Any, items: list[str]) -> Any:
+    """The --init model under changed generator settings that keep its weights' layout (e.g.
+    cond_context_frames, the dropouts); a change that adds or reshapes weights is refused."""
+    from models.bundle import AvatarForcingModel
+
+    new = AvatarForcingModel(_changed_card(model.card, items))
+    try:
+        new.load_state_dict(model.state_dict())
+    except RuntimeError as e:
+        raise SystemExit(
+            f"--generator-set {' '.join(items)} changes the layout of the --init model's weights, "
+            f"so it needs a new model (leave out --init): {str(e).splitlines()[0]}"
+        ) from None
+    return new.eval()

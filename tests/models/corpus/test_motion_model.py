@@ -240,7 +240,7 @@ def test_smile_mirroring_delay() -> None:
                 i0, i1 = int((s + min(after)) * FPS), int((s + min(after) + 0.7) * FPS)
                 assert smile[i0:i1].max() > rest + 0.1
         delays_a = np.array(delays)
-        assert np.mean((delays_a >= 0.2 - 1e-6) & (delays_a <= 0.8)) >= 0.9, delays
+        assert np.mean((delays_a >= 0.15 - 1e-6) & (delays_a <= 0.45 + 1e-6)) >= 0.9, delays
     # a low propensity mirrors fewer smiles than a high one
     low = Persona.sample(np.random.default_rng(5))
     low.smile_propensity = 0.1

@@ -312,3 +312,16 @@ def test_the_export_cache_stays_bounded(tmp_path: Path) -> None:
         "export3",
         "export4",
     ]
+
+
+def test_longer_condition_history_and_rotary_encoder_match_torch(tmp_path: Path) -> None:
+    """`cond_context_frames` (the encoder reads 9 past frames, not the 2 of the context) and
+    `cond_rope` (positions in the encoder's attentions): the condition graph takes windows whose
+    length changes while the history fills, then stays; 12 blocks match torch."""
+    generator = small_random_model().generator
+    cfg = generator.config.replace(cond_context_frames=9, cond_rope=True)
+    wide = MotionGenerator(cfg).eval()
+    wide.load_state_dict(generator.state_dict())
+    backend = OnnxBackend.for_model(wide, cache_root=tmp_path)
+    diff, scale, frames = compare_backends(wide, backend, SamplerConfig(schedule="realtime"), blocks=12)
+    assert frames == 48 and diff <= TOLERANCE * max(1.0, scale), (diff, scale)

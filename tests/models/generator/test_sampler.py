@@ -192,3 +192,34 @@ def test_context_noise_shows_a_noisy_history_but_keeps_the_output_clean() -> Non
 def test_context_timestep_is_validated() -> None:
     with pytest.raises(ValueError, match="context_timestep"):
         SamplerConfig(context_timestep=1000)
+
+
+@pytest.mark.parametrize("history", [None, 9])
+def test_streamed_condition_keys_equal_the_training_windows(history: int | None) -> None:
+    """Block by block, the cross-attention keys/values the stream caches are those of
+    `encode_conditions_blockwise` (what training sees), with or without a longer history."""
+    import dataclasses
+
+    from models.generator.sampler import StreamingSampler
+
+    cfg = dataclasses.replace(TINY, cond_context_frames=history)
+    model = random_model(cfg)
+    cond = random_conditions(cfg, 30)
+    block = 4
+    sampler = StreamingSampler(
+        model, SamplerConfig(schedule="realtime", block_frames=block, nfe=4, guidance=False)
+    )
+    sampler.reset(torch.zeros(1, cfg.dim_motion))
+    with torch.no_grad():
+        want_k, want_v = model.cross_kv(model.encode_conditions_blockwise(cond, block))[0]
+    for start in range(0, 28, block):
+        sampler.step(cond.slice(start, start + block), generator=torch.Generator().manual_seed(start))
+        cache = sampler.cache
+        assert cache is not None
+        assert cache.cond_history == min(start + block, cfg.condition_context)
+        # The cache keeps the keys of the cond_window frames just before the context frames.
+        stop = start + block - cfg.context_frames
+        got_k, got_v = cache.cross_kv[0]
+        k = got_k.shape[2]
+        assert torch.allclose(got_k, want_k[:, :, stop - k : stop], atol=1e-5)
+        assert torch.allclose(got_v, want_v[:, :, stop - k : stop], atol=1e-5)

@@ -122,3 +122,20 @@ def test_user_skip_path_is_optional_and_carries_user_motion() -> None:
     other = Conditions(cond.avatar_audio, cond.user_audio, cond.user_motion + 1.0)
     assert not torch.allclose(base, zeroed)  # the skip contributes when its weights are not zero
     assert not torch.allclose(model.encode_conditions(other), zeroed)
+
+
+def test_condition_context_widens_what_each_block_encodes() -> None:
+    import dataclasses
+
+    cfg = dataclasses.replace(TINY, cond_context_frames=7)
+    assert cfg.condition_context == 7 and TINY.condition_context == TINY.context_frames
+    model = random_model(cfg)
+    cond = random_conditions(cfg, 18)
+    with torch.no_grad():
+        tokens = model.encode_conditions_blockwise(cond, 5)
+        for start in (5, 10, 15):
+            lo = max(0, start - 7)
+            window = model.encode_conditions(cond.slice(lo, min(18, start + 5)))
+            assert torch.allclose(tokens[:, start : start + 5], window[:, start - lo :], atol=1e-6)
+        narrow = random_model(TINY).encode_conditions_blockwise(cond, 5)
+    assert not torch.allclose(tokens, narrow, atol=1e-4)

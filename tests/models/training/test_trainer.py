@@ -207,7 +207,9 @@ def test_a_time_budget_ends_training_early_with_a_checkpoint(corpus: Path, tmp_p
     assert 1 <= done < 10_000
 
 
-def test_generator_set_changes_a_new_model_only(corpus: Path, tmp_path: Path) -> None:
+def test_generator_set_changes_any_setting_of_a_new_model_and_the_weightless_ones_of_an_init(
+    corpus: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "skip"
     args = ["train", "--corpus", str(corpus), "--steps", "1", "--batch-size", "1", "--window", "20"]
     assert main([*args, "--out", str(out), "--generator-set", "user_skip=true", "--device", "cpu"]) == 0
@@ -227,3 +229,11 @@ def test_generator_set_changes_a_new_model_only(corpus: Path, tmp_path: Path) ->
                 "depth=2",
             ]
         )
+    # A setting that keeps the weights' layout carries the --init model's weights over.
+    wider = tmp_path / "wider"
+    init = ["--init", str(out / "model.pt"), "--lr", "0"]
+    assert main([*args, "--out", str(wider), *init, "--generator-set", "cond_context_frames=9"]) == 0
+    again = AvatarForcingModel.load(wider / "model.pt")
+    assert again.card.generator.cond_context_frames == 9
+    before = model.state_dict()
+    assert all(torch.equal(v, before[k]) for k, v in again.state_dict().items())
