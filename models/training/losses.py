@@ -112,6 +112,7 @@ def diffusion_forcing_loss(
     cond_chunk: int | None = None,
     norm: str = "l1",
     frame_weight: torch.Tensor | None = None,  # (B, T) extra per-frame weights (1 = plain)
+    channel_weight: torch.Tensor | None = None,  # (D,) per-channel weights (1 = plain)
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Stage-1 diffusion-forcing flow-matching loss.
 
@@ -139,6 +140,8 @@ def diffusion_forcing_loss(
     w = timestep_weight(d.timesteps, c.num_train_timesteps).to(err.dtype)  # (B, T)
     if frame_weight is not None:
         w = w * frame_weight.to(err.dtype)
+    if channel_weight is not None:
+        err = err * channel_weight.to(err)  # (B, T, D)
     per_sample = (err * w[..., None]).mean(dim=(1, 2))  # (B,)
     return per_sample.mean(), per_sample
 

@@ -13,8 +13,8 @@ import logging
 import math
 import os
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,7 @@ class TrainConfig:
     lip_weight: float = 0.0  # weight of the auxiliary lip-reading loss on the audio encoder (df)
     reaction_weight: float = 0.0  # > 0: frames 0.1-1 s after a user smile onset weigh 1 + this (df)
     reaction_windows: float = 0.0  # share of windows placed just before a user smile onset
+    channel_weights: dict[str, float] = field(default_factory=dict)  # motion channel -> loss weight (df)
     warmup: int = 0  # steps of linear learning-rate warm-up
     lr_decay: str = "constant"  # "constant" or "cosine" (to lr_floor * lr at the last step)
     lr_floor: float = 0.1
@@ -131,6 +132,21 @@ class TrainStep(nn.Module):
             else None
         )
 
+    @property
+    def channel_weight(self) -> torch.Tensor | None:
+        """(D,) diffusion-loss weight per motion channel, or None when all are 1."""
+        if not self.config.channel_weights:
+            return None
+        from models.motion.arkit import ARKIT_DIM, canonical_name
+        from models.motion.arkit import INDEX as ARKIT_INDEX
+
+        if self.model.card.stats.dim != ARKIT_DIM:
+            raise ValueError("channel_weights name ARKit channels; this model's motion space is not arkit")
+        w = torch.ones(ARKIT_DIM, device=next(self.model.parameters()).device)
+        for name, value in self.config.channel_weights.items():
+            w[ARKIT_INDEX[canonical_name(name)]] = float(value)
+        return w
+
     def _reaction_weights(self, batch: Batch) -> torch.Tensor | None:
         """(B, W) loss weights stressing the frames that answer the user's smiles, or None."""
         if self.config.reaction_weight <= 0:
@@ -161,6 +177,7 @@ class TrainStep(nn.Module):
                 cond_chunk=self.chunk,
                 norm=self.config.df_norm,
                 frame_weight=self._reaction_weights(batch),
+                channel_weight=self.channel_weight,
             )
             stats = {"df_loss": float(loss.detach())}
             if self.lip_head is not None:
@@ -248,11 +265,14 @@ def train(
     reference: AvatarForcingModel | None = None,
     provenance: dict[str, Any] | None = None,
     progress: bool = True,
+    on_checkpoint: Callable[[AvatarForcingModel], dict[str, float]] | None = None,
 ) -> Path:
     """Train `model` in place; resume from out_dir/train_state.pt when it exists.
 
     Writes out_dir/model.pt (a self-describing checkpoint), out_dir/train_state.pt (to resume)
-    and out_dir/log.jsonl. Returns the path of model.pt.
+    and out_dir/log.jsonl. Returns the path of model.pt. `on_checkpoint` (e.g. a
+    `validation.HeldoutCheck`) is called with the saved model after every checkpoint (main
+    process only); what it returns is logged as {"step": ..., "heldout": {...}}.
     """
     out = Path(out_dir)
     pre = DistInfo(
@@ -320,6 +340,14 @@ def train(
     def save() -> None:
         if not info.main:
             return
+        _save()
+        if on_checkpoint is not None:
+            figures = on_checkpoint(ema.module if ema is not None else model)
+            log.info("held out at step %d: %s", step, figures)
+            with (out / "log.jsonl").open("a") as f:
+                f.write(json.dumps({"step": step, "heldout": figures}) + "\n")
+
+    def _save() -> None:
         torch.save(
             {
                 "config": config.to_dict(),

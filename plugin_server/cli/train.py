@@ -64,6 +64,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "smile, so the avatar's answer falls inside (a rare event in uniformly drawn windows)",
     )
     p.add_argument(
+        "--heldout",
+        metavar="DIR",
+        help="a folder of held-out conversations (*.npz): at every checkpoint log the diffusion loss on "
+        "fixed windows of them and the listening probe (log.jsonl, 'heldout'), for early stopping",
+    )
+    p.add_argument("--heldout-limit", type=int, default=12, help="held-out conversations used (default 12)")
+    p.add_argument(
+        "--channel-weight",
+        action="append",
+        default=[],
+        metavar="CHANNEL=W",
+        help="weight of one ARKit channel in the diffusion loss (default 1), e.g. MouthSmileLeft=4; "
+        "repeatable",
+    )
+    p.add_argument(
         "--max-minutes",
         type=float,
         default=0.0,
@@ -136,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
         lip_weight=args.lip_weight if args.stage == "df" else 0.0,
         reaction_weight=args.reaction_weight if args.stage == "df" else 0.0,
         reaction_windows=args.reaction_windows,
+        channel_weights=_channel_weights(args.channel_weight),
         warmup=args.warmup,
         lr_decay=args.lr_decay,
         ema=args.ema,
@@ -147,7 +163,10 @@ def run(args: argparse.Namespace) -> int:
         "command": "avatar-forcing " + shlex.join(getattr(args, "argv", None) or sys.argv[1:]),
         "corpus": describe_corpus(files),
     }
-    path = train(model, sampler, config, args.out, device=args.device, provenance=provenance)
+    check = _heldout_check(args, model, config) if args.heldout else None
+    path = train(
+        model, sampler, config, args.out, device=args.device, provenance=provenance, on_checkpoint=check
+    )
     print(f"model written to {path}")
     return 0
 
@@ -176,3 +195,44 @@ def _reconfigured(model: Any, items: list[str]) -> Any:
             f"so it needs a new model (leave out --init): {str(e).splitlines()[0]}"
         ) from None
     return new.eval()
+
+
+def _channel_weights(items: list[str]) -> dict[str, float]:
+    """`--channel-weight NAME=W` options as {canonical ARKit name: weight} (SystemExit on bad ones)."""
+    from models.motion.arkit import CHANNELS, canonical_name
+
+    out: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            key = canonical_name(name)
+        except KeyError as e:
+            raise SystemExit(f"--channel-weight {item!r}: {e.args[0]}") from None
+        try:
+            weight = float(value)
+        except ValueError:
+            raise SystemExit(
+                f"--channel-weight wants CHANNEL=W with an ARKit channel ({', '.join(CHANNELS[:3])}, ...) "
+                f"and a number >= 0; got {item!r}"
+            ) from None
+        if not sep or weight < 0:
+            raise SystemExit(f"--channel-weight wants CHANNEL=W with W >= 0; got {item!r}")
+        out[key] = weight
+    return out
+
+
+def _heldout_check(args: argparse.Namespace, model: Any, config: Any) -> Any:
+    """The `--heldout DIR` check (SystemExit when DIR holds no conversations)."""
+    from pathlib import Path
+
+    from models.training.validation import HeldoutCheck
+
+    folder = Path(args.heldout)
+    files = sorted(folder.glob("*.npz"))[: max(1, args.heldout_limit)] if folder.is_dir() else []
+    if not files:
+        raise SystemExit(
+            f"--heldout {folder}: not a folder of conversations (*.npz); a feature pack will not do"
+        )
+    return HeldoutCheck(
+        model, files, config.window, config.burn_in, norm=config.df_norm, chunk=config.cond_chunk
+    )

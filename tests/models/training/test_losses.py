@@ -527,3 +527,20 @@ def test_reaction_weights_mark_the_frames_after_a_smile_onset() -> None:
     assert w.shape == (2, 50)
     assert torch.all(w[0, 13:35] == 5.0) and torch.all(w[0, :13] == 1.0) and torch.all(w[0, 35:] == 1.0)
     assert torch.all(w[1] == 1.0)
+
+
+def test_channel_weights_scale_each_channels_share_of_the_loss() -> None:
+    model = make_model(0)
+    x, _, cond, ref = make_batch(2, 10)
+    draw = draw_noise(x, CFG, gen(1))
+
+    def loss(weight: torch.Tensor | None) -> torch.Tensor:
+        return diffusion_forcing_loss(model, x, cond, ref, draw=draw, dropout=False, channel_weight=weight)[0]
+
+    plain = loss(None)
+    assert torch.allclose(loss(torch.ones(CFG.dim_motion)), plain)
+    parts = [loss(torch.eye(CFG.dim_motion)[k]) for k in range(CFG.dim_motion)]
+    assert torch.allclose(torch.stack(parts).sum(), plain, rtol=1e-5)  # the channels' shares add up
+    heavy = torch.ones(CFG.dim_motion)
+    heavy[3] = 10.0
+    assert torch.allclose(loss(heavy), plain + 9.0 * parts[3], rtol=1e-5)

@@ -237,3 +237,28 @@ def test_generator_set_changes_any_setting_of_a_new_model_and_the_weightless_one
     assert again.card.generator.cond_context_frames == 9
     before = model.state_dict()
     assert all(torch.equal(v, before[k]) for k, v in again.state_dict().items())
+
+
+def test_channel_weights_are_named_recorded_and_checked(corpus: Path, tmp_path: Path) -> None:
+    args = ["train", "--corpus", str(corpus), "--steps", "1", "--batch-size", "1", "--window", "20"]
+    out = tmp_path / "cw"
+    assert main([*args, "--out", str(out), "--channel-weight", "mouthSmile_L=4", "--device", "cpu"]) == 0
+    card = AvatarForcingModel.load(out / "model.pt").card
+    assert card.training["stage_df"]["config"]["channel_weights"] == {"MouthSmileLeft": 4.0}
+    with pytest.raises(SystemExit, match="did you mean"):
+        main([*args, "--out", str(tmp_path / "bad"), "--channel-weight", "MouthSmileLeftt=4"])
+    with pytest.raises(SystemExit, match=">= 0"):
+        main([*args, "--out", str(tmp_path / "bad"), "--channel-weight", "MouthSmileLeft=-1"])
+
+
+def test_heldout_figures_are_logged_at_every_checkpoint(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "h"
+    args = ["train", "--corpus", str(corpus), "--steps", "4", "--batch-size", "1", "--window", "20"]
+    assert main([*args, "--out", str(out), "--checkpoint-every", "2", "--heldout", str(corpus)]) == 0
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    held = [r for r in rows if "heldout" in r]
+    assert [r["step"] for r in held] == [2, 4]
+    assert all(np.isfinite(r["heldout"]["df_loss"]) and r["heldout"]["df_loss"] > 0 for r in held)
+    assert "listening_smile_gain" in held[0]["heldout"]
+    with pytest.raises(SystemExit, match="not a folder"):
+        main([*args, "--out", str(tmp_path / "x"), "--heldout", str(tmp_path / "none")])
