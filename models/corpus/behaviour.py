@@ -18,7 +18,7 @@ Listening: a tilted, slightly forward-leaning posture; gaze on the partner with 
 away; nods (1-3 down-up cycles, 1.8-3.2 Hz, 2-6 deg) at the partner's pauses (backchannel
 opportunities) with probability `nod_propensity`, after the persona's reaction delay, with every
 own verbal backchannel, and rarely during the partner's speech; smile mirroring (a partner smile
-is answered after 0.2-0.75 s with probability `smile_propensity`); a smile when the partner laughs
+is answered after 0.15-0.45 s with probability `smile_propensity`, 0.55-0.95); a smile when the partner laughs
 and this person does not laugh back; brow raises at the partner's questions and strong accents.
 Laughing (own laugh events, with their burst times): a broad Duchenne smile (cheek and eye
 squint), a jaw-open pulse per "ha" burst, the head thrown back or forward with a bob per burst,

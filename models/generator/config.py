@@ -58,7 +58,7 @@ class GeneratorConfig:
     # Not in the paper: how many past frames of raw conditions the Dual Motion Encoder sees when
     # it encodes a streamed block (None: context_frames, as released). The release encodes each
     # block with its 2 context frames only, so a token knows the user's motion of the last
-    # ~6 frames (240 ms): an answer that comes 0.2-0.75 s after the user's smile starts cannot
+    # ~6 frames (240 ms): an answer that comes 0.15-0.75 s after the user's smile starts cannot
     # be timed from it. Training encodes its windows the same way (encode_conditions_blockwise).
     cond_context_frames: int | None = None
     # Not in the paper: RoPE (theta rope_theta) on the Dual Motion Encoder's two attentions, so

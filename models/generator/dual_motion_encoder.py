@@ -7,7 +7,7 @@ Two cascaded unmasked attentions over the window they are given:
 
 With `rope` (not in the release) both attentions rotate queries and keys by their frames'
 positions in the window (RoPE, as the generator's self-attention), so a token can tell WHEN in
-the window the user did something (an answer 0.2-0.75 s after the user's smile) instead of only
+the window the user did something (an answer a few hundred ms after the user's smile) instead of only
 how much of the window it filled. No weights are added: a released layout loads either way.
 """
 
