@@ -130,9 +130,20 @@ def machine_info(device: torch.device) -> dict[str, Any]:
 
 
 def resolve_device(name: str) -> torch.device:
+    """ "auto" (CUDA when this torch has it, else the CPU), "cpu", "cuda" or "cuda:N"; ValueError
+    naming the fix when CUDA is asked for and this torch has none."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"unknown device {name!r}; valid: auto, cpu, cuda, cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device {name!r}: this torch ({torch.__version__}) has no usable CUDA; install a CUDA build "
+            "of torch on a machine with an NVIDIA GPU, or use --device cpu"
+        )
+    return device
 
 
 class _Sampler(Protocol):

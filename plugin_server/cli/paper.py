@@ -58,6 +58,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="with --preset paper: the avatar's face photo, a face-centred crop "
         "(default: the bundled astronaut)",
     )
+    add_device_argument(p)
     p.add_argument(
         "--user-video",
         metavar="VIDEO",
@@ -65,6 +66,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "centred as a webcam frames it), read at 25 fps and encoded by the motion encoder as the "
         "user's motion (default: a neutral user)",
     )
+
+
+def add_device_argument(p: Any) -> None:  # a parser or an argument group
+    """--device of the paper preset (animate, demo, serve)."""
+    p.add_argument(
+        "--device",
+        default="auto",
+        metavar="DEVICE",
+        help="with --preset paper: where its networks run: auto (a CUDA GPU when torch has one, else "
+        "the CPU), cpu, cuda or cuda:N (default: auto)",
+    )
+
+
+def _device(args: argparse.Namespace) -> Any:
+    """The torch device of --device (ValueError naming the fix when CUDA is missing)."""
+    from models.generator.benchmark import resolve_device
+
+    return resolve_device(getattr(args, "device", None) or "auto")
 
 
 def _user_frames(args: argparse.Namespace, fps: int) -> object:
@@ -126,7 +145,12 @@ def _load_avatar(args: argparse.Namespace) -> PaperAvatar:
     backend = getattr(args, "backend", "torch")
     try:
         avatar = PaperAvatar.from_folder(
-            args.weights, _config(), sampler_config=sampler, seed=args.seed, decoder_backend=backend
+            args.weights,
+            _config(),
+            device=_device(args),
+            sampler_config=sampler,
+            seed=args.seed,
+            decoder_backend=backend,
         )
     except OnnxUnavailableError as e:
         raise ValueError(f"--backend {backend}: {e}") from None
@@ -158,7 +182,7 @@ def serve_server(args: argparse.Namespace, config: ServerConfig, sinks: list[Any
             "from them (virtual camera); --preset paper has no ARKit motion (only the audio sink works)"
         )
     portrait = _checked_inputs(args)  # (H, W, 3)
-    components = PaperComponents.from_folder(args.weights, _config())
+    components = PaperComponents.from_folder(args.weights, _config(), _device(args))
     problem = apply_backend(components.generator, args)
     if problem:
         raise ValueError(problem)

@@ -8,6 +8,7 @@ import os
 import sys
 
 from .options import add_backend_arguments, apply_backend
+from .paper import add_device_argument
 
 HELP = "serve the avatar protocol on a websocket (ws://127.0.0.1:8765 by default)"
 TOKEN_ENV = "AVATAR_FORCING_TOKEN"
@@ -69,6 +70,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="with --preset paper: the avatar's face photo, a face-centred crop, shared by every session "
         "(default: the bundled astronaut)",
     )
+    add_device_argument(paper)
     p.add_argument(
         "--sink",
         action="append",

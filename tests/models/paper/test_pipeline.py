@@ -314,3 +314,18 @@ def test_cli_user_video_becomes_the_users_motion(
     (tmp_path / "bad.mp4").write_bytes(b"not a video")
     bad_args = ["--user-video", str(tmp_path / "bad.mp4")]
     assert main(["animate", *common, *bad_args, "--out", str(tmp_path / "x.npy")]) == 2
+
+
+def test_cli_device_choice(
+    tiny_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--device cpu runs; a device this torch lacks is refused with the fix (CUDA on a CPU build)."""
+    monkeypatch.setattr(paper_cli, "CONFIG", TINY)
+    sf.write(tmp_path / "a.wav", speech(0.4, 16000), 16000)
+    common = ["--preset", "paper", "--weights", str(tiny_folder), "--avatar-audio", str(tmp_path / "a.wav")]
+    assert main(["animate", *common, "--device", "cpu", "--out", str(tmp_path / "m.npy")]) == 0
+    assert main(["animate", *common, "--device", "tpu9", "--out", str(tmp_path / "x.npy")]) == 2
+    assert "unknown device 'tpu9'" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main(["animate", *common, "--device", "cuda", "--out", str(tmp_path / "x.npy")]) == 2
+        assert "no usable CUDA" in capsys.readouterr().err
