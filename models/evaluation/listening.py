@@ -23,7 +23,7 @@ import torch
 from models.bundle import AvatarForcingModel
 from models.corpus.conversation import Conversation
 from models.evaluation import metrics as M
-from models.training.data import load_examples
+from models.training.data import Example, load_examples
 
 VOCAL = ("speech", "backchannel", "laugh")
 
@@ -36,8 +36,12 @@ def listening_probe(
     history_s: float = 1.2,
     burn_in: int = 25,
     seed: int = 0,
+    examples: Sequence[Example] | None = None,
 ) -> dict[str, float]:
-    """{"listening_smile_gain", "listening_truth_rise", "listening_onsets"} over `files`."""
+    """{"listening_smile_gain", "listening_truth_rise", "listening_onsets"} over `files`.
+    `examples`: the avatar direction of each file, already loaded (else computed here)."""
+    if examples is not None and len(examples) != len(files):
+        raise ValueError(f"{len(examples)} examples for {len(files)} files")
     card, g = model.card, model.generator
     fps = card.fps
     lead, span, hist = round(lead_s * fps), round(span_s * fps), round(history_s * fps)
@@ -46,9 +50,10 @@ def listening_probe(
     stats = card.stats
     gains, rises = [], []
     gen = torch.Generator().manual_seed(seed)
-    for f in files:
+    for i, f in enumerate(files):
         conv = Conversation.load(f)
-        ex = load_examples([f], card.front_end)[0]  # the avatar's direction (person "avatar")
+        # the avatar's direction (person "avatar")
+        ex = examples[i] if examples is not None else load_examples([f], card.front_end)[0]
         busy = np.zeros(ex.frames, bool)
         for e in conv.avatar.events:
             if e.kind in VOCAL:

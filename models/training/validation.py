@@ -8,6 +8,7 @@ the figures go to log.jsonl (`{"step": ..., "heldout": {...}}`).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,7 +38,8 @@ class HeldoutCheck:
         if not files:
             raise ValueError("the held-out check needs conversation files")
         self.files = list(files)
-        examples = load_examples(self.files, model.card.front_end)
+        examples = load_examples(self.files, model.card.front_end)  # two directions per file
+        self.avatar_sides = examples[0::2]
         sampler = WindowSampler(examples, model.card.stats, window, burn_in)
         self.batch = sampler.sample(windows, np.random.default_rng(seed))
         g = torch.Generator().manual_seed(seed)
@@ -66,12 +68,8 @@ class HeldoutCheck:
                 norm=self.norm,
             )
             out = {"df_loss": float(loss)}
-            if p.device.type == "cpu":
-                listening = listening_probe(model, self.files, seed=self.seed)
-            else:  # the probe runs on CPU tensors: evaluate a CPU copy
-                import copy
-
-                listening = listening_probe(copy.deepcopy(model).cpu(), self.files, seed=self.seed)
+            probed = model if p.device.type == "cpu" else copy.deepcopy(model).cpu()  # CPU tensors
+            listening = listening_probe(probed, self.files, seed=self.seed, examples=self.avatar_sides)
             out["listening_smile_gain"] = listening["listening_smile_gain"]
             out["listening_truth_rise"] = listening["listening_truth_rise"]
             return out
