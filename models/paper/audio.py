@@ -47,7 +47,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .weights import CheckpointLayoutError, _listing, _torch_load, _unwrap, checkpoints_with_prefix
+from .weights import (
+    CheckpointLayoutError,
+    _listing,
+    _torch_load,
+    _unwrap,
+    checkpoints_with_prefix,
+    compare_layout,
+)
 
 if TYPE_CHECKING:
     from transformers import Wav2Vec2Config, Wav2Vec2Model
@@ -385,14 +392,7 @@ def check_audio_projection_state(
 
     Raises AudioProjectionCheckpointError naming every missing, unexpected and mis-shaped tensor."""
     given = extract_audio_projection_state(state)
-    expected = expected_projection_shapes(dim_in, dim_out)
-    missing = [k for k in expected if k not in given]
-    unexpected = [k for k in given if k not in expected]
-    mismatched = [
-        (k, tuple(v.shape), expected[k])
-        for k, v in given.items()
-        if k in expected and tuple(v.shape) != expected[k]
-    ]
+    missing, unexpected, mismatched = compare_layout(given, expected_projection_shapes(dim_in, dim_out))
     if missing or unexpected or mismatched:
         raise AudioProjectionCheckpointError(source, missing, unexpected, mismatched)
     return {k[len(PREFIX) :]: v for k, v in given.items()}

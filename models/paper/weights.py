@@ -169,6 +169,21 @@ def extract_motion_autoencoder_state(state: Mapping[str, torch.Tensor]) -> dict[
     return {PREFIX + k: v for k, v in state.items()}
 
 
+def compare_layout(
+    given: Mapping[str, torch.Tensor], expected: Mapping[str, tuple[int, ...]]
+) -> tuple[list[str], list[str], list[tuple[str, tuple[int, ...], tuple[int, ...]]]]:
+    """(missing, unexpected, mismatched (name, shape given, shape expected)) of a state dict
+    against the names and shapes a layout expects."""
+    missing = [k for k in expected if k not in given]
+    unexpected = [k for k in given if k not in expected]
+    mismatched = [
+        (k, tuple(v.shape), expected[k])
+        for k, v in given.items()
+        if k in expected and tuple(v.shape) != expected[k]
+    ]
+    return missing, unexpected, mismatched
+
+
 def check_state_dict(
     state: Mapping[str, torch.Tensor],
     config: MotionAutoencoderConfig = PAPER_CONFIG,
@@ -178,14 +193,7 @@ def check_state_dict(
 
     Raises MotionAutoencoderCheckpointError naming every missing, unexpected and mis-shaped tensor."""
     given = extract_motion_autoencoder_state(state)
-    expected = expected_shapes(config)
-    missing = [k for k in expected if k not in given]
-    unexpected = [k for k in given if k not in expected]
-    mismatched = [
-        (k, tuple(v.shape), expected[k])
-        for k, v in given.items()
-        if k in expected and tuple(v.shape) != expected[k]
-    ]
+    missing, unexpected, mismatched = compare_layout(given, expected_shapes(config))
     if missing or unexpected or mismatched:
         raise MotionAutoencoderCheckpointError(source, missing, unexpected, mismatched)
     return {k[len(PREFIX) :]: v for k, v in given.items()}

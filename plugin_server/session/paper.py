@@ -62,7 +62,7 @@ from plugin_server.protocol import (
 )
 
 from .frames import PendingFrame
-from .session import ModelFactory, Session, evaluations_per_second
+from .session import ModelFactory, Session, evaluations_per_second, sampler_changes
 from .timeline import RATE_16K
 from .vad import silero_available
 
@@ -313,17 +313,7 @@ class PaperSession(Session):
         return spec
 
     def _paper_sampler(self, cfg: SessionConfig) -> SamplerConfig:
-        changes: dict[str, Any] = {}
-        for key, name in (
-            ("nfe", "nfe"),
-            ("a_cfg", "a_cfg_scale"),
-            ("u_cfg", "u_cfg_scale"),
-            ("guidance", "guidance"),
-            ("block_frames", "block_frames"),
-        ):
-            value = getattr(cfg, key)
-            if value is not None:
-                changes[name] = value
+        changes = sampler_changes(cfg)
         generator = self.spec.components.generator
         try:
             sc = dataclasses.replace(self.spec.sampler, **changes)

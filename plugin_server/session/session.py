@@ -623,17 +623,7 @@ class Session:
         return model
 
     def _sampler_config(self, model: AvatarForcingModel, cfg: SessionConfig) -> SamplerConfig:
-        changes: dict[str, Any] = {}
-        for key, field_name in (
-            ("nfe", "nfe"),
-            ("a_cfg", "a_cfg_scale"),
-            ("u_cfg", "u_cfg_scale"),
-            ("guidance", "guidance"),
-            ("block_frames", "block_frames"),
-        ):
-            value = getattr(cfg, key)
-            if value is not None:
-                changes[field_name] = value
+        changes = sampler_changes(cfg)
         try:
             sc = dataclasses.replace(model.card.sampler, **changes)
             StreamingSampler(model.generator, sc)  # checks block size against the model
@@ -850,3 +840,18 @@ class Session:
 
 def _id(msg: Message) -> int | None:
     return msg.id if isinstance(msg, ClientMessage) else None
+
+
+# Session config key -> SamplerConfig field, for the sampler settings a session may change.
+SAMPLER_FIELDS = (
+    ("nfe", "nfe"),
+    ("a_cfg", "a_cfg_scale"),
+    ("u_cfg", "u_cfg_scale"),
+    ("guidance", "guidance"),
+    ("block_frames", "block_frames"),
+)
+
+
+def sampler_changes(cfg: SessionConfig) -> dict[str, Any]:
+    """The SamplerConfig fields a session config sets (those it leaves None keep the model's)."""
+    return {name: getattr(cfg, key) for key, name in SAMPLER_FIELDS if getattr(cfg, key) is not None}
