@@ -6,7 +6,10 @@ this set, so the motion model needs one table only.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 # 39 ARPAbet phones + silence.
 VOWELS: frozenset[str] = frozenset("AA AE AH AO AW AY EH ER EY IH IY OW OY UH UW".split())
@@ -90,3 +93,14 @@ def normalize_arpabet(symbol: str) -> str:
     if s not in PHONES:
         raise ValueError(f"not an ARPAbet phone: {symbol!r}")
     return s
+
+
+def frame_visemes(phones: Sequence[PhoneSegment], frames: int, fps: float) -> np.ndarray:
+    """(T,) uint8 index into `VISEMES` of the phone under each frame's centre; 0 ("sil") where
+    no phone is (silence, laughter, breaths). Later phones win where spans overlap."""
+    out = np.zeros(frames, np.uint8)
+    centres = (np.arange(frames) + 0.5) / fps  # (T,) seconds
+    for p in phones:
+        lo, hi = np.searchsorted(centres, [p.start, p.end], side="left")
+        out[lo:hi] = VISEMES.index(PHONE_TO_VISEME[p.phone])
+    return out

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from models.audio.features import FrontEndConfig, compute
 from models.corpus.conversation import Conversation
+from models.corpus.phones import frame_visemes
 from models.motion.stats import MotionStats
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,10 @@ class Example:
     avatar_motion: np.ndarray  # (T, D) un-normalised
     user_motion: np.ndarray  # (T, D) un-normalised
     rest: np.ndarray  # (D,) the avatar's rest frame (median of its motion)
+    # (T,) uint8 viseme index (models.corpus.phones.VISEMES) of each person's phone under each
+    # frame; None for feature packs made before they carried phones (format /1)
+    avatar_visemes: np.ndarray | None = None
+    user_visemes: np.ndarray | None = None
 
     @property
     def frames(self) -> int:
@@ -50,8 +55,13 @@ class Batch:
     user_motion: torch.Tensor  # (B, W, D) normalised
     ref: torch.Tensor  # (B, D) normalised rest frame
     burn_in: int
+    avatar_visemes: torch.Tensor | None = None  # (B, W) int64 viseme labels, None without phones
+    user_visemes: torch.Tensor | None = None  # (B, W)
 
     def to(self, device: torch.device | str) -> Batch:
+        def move(x: torch.Tensor | None) -> torch.Tensor | None:
+            return None if x is None else x.to(device)
+
         return Batch(
             self.avatar_feats.to(device),
             self.user_feats.to(device),
@@ -59,6 +69,8 @@ class Batch:
             self.user_motion.to(device),
             self.ref.to(device),
             self.burn_in,
+            move(self.avatar_visemes),
+            move(self.user_visemes),
         )
 
 
@@ -80,7 +92,12 @@ def _fit_frames(x: np.ndarray, frames: int) -> np.ndarray:
     return np.concatenate([x, np.repeat(x[-1:], frames - len(x), axis=0)])
 
 
-def _both_directions(name: str, feats: dict[str, np.ndarray], motion: dict[str, np.ndarray]) -> list[Example]:
+def _both_directions(
+    name: str,
+    feats: dict[str, np.ndarray],
+    motion: dict[str, np.ndarray],
+    visemes: dict[str, np.ndarray] | None = None,
+) -> list[Example]:
     """The two examples of one conversation: each person once the avatar, once the user."""
     out = []
     for avatar, user in (("avatar", "user"), ("user", "avatar")):
@@ -92,19 +109,23 @@ def _both_directions(name: str, feats: dict[str, np.ndarray], motion: dict[str, 
                 avatar_motion=motion[avatar].astype(np.float32),
                 user_motion=motion[user].astype(np.float32),
                 rest=np.median(motion[avatar], axis=0).astype(np.float32),
+                avatar_visemes=None if visemes is None else visemes[avatar],
+                user_visemes=None if visemes is None else visemes[user],
             )
         )
     return out
 
 
-def _conversation_features(f: Path, front_end: FrontEndConfig) -> tuple[dict, dict]:
+def _conversation_features(f: Path, front_end: FrontEndConfig) -> tuple[dict, dict, dict]:
+    """Per person ("avatar", "user"): features (T, F), motion (T, D) and viseme labels (T,)."""
     conv = Conversation.load(f)
-    feats, motion = {}, {}
+    feats, motion, visemes = {}, {}, {}
     for who, track in conv.tracks.items():
         t = track.motion.shape[0]
         feats[who] = _fit_frames(compute(track.audio, front_end), t)  # (T, F)
         motion[who] = track.motion
-    return feats, motion
+        visemes[who] = frame_visemes(track.phones, t, conv.fps)  # (T,)
+    return feats, motion, visemes
 
 
 def load_examples(files: Sequence[Path], front_end: FrontEndConfig, progress: bool = False) -> list[Example]:
@@ -114,17 +135,19 @@ def load_examples(files: Sequence[Path], front_end: FrontEndConfig, progress: bo
         return load_pack(files[0], front_end)
     examples: list[Example] = []
     for f in tqdm(files, desc="features", unit="conv", disable=not progress):
-        feats, motion = _conversation_features(f, front_end)
-        examples.extend(_both_directions(f.stem, feats, motion))
+        feats, motion, visemes = _conversation_features(f, front_end)
+        examples.extend(_both_directions(f.stem, feats, motion, visemes))
     return examples
 
 
 # --- feature packs: a corpus's training inputs in one small file ------------------------------
 # Front-end features quantised to int8 (step 1/FEATURE_SCALE, far below their spread of about 1),
 # motion as float16, the whole xz-compressed: about 0.37 MB per minute of conversation against
-# 7.7 MB of audio. Training reads a pack exactly like the corpus it was made from.
+# 7.7 MB of audio. Training reads a pack exactly like the corpus it was made from. Format /2 adds
+# each person's viseme labels (uint8 per frame); /1 packs still load, without them.
 PACK_SUFFIX = ".pack.xz"
-PACK_FORMAT = "avatar-forcing-pack/1"
+PACK_FORMAT = "avatar-forcing-pack/2"
+PACK_FORMATS = ("avatar-forcing-pack/1", PACK_FORMAT)
 FEATURE_SCALE = 32.0
 
 
@@ -137,12 +160,13 @@ def save_pack(
     arrays: dict[str, np.ndarray] = {}
     names = []
     for i, f in enumerate(tqdm(files, desc="pack", unit="conv", disable=not progress)):
-        feats, motion = _conversation_features(f, front_end)
+        feats, motion, visemes = _conversation_features(f, front_end)
         names.append(f.stem)
         for who in ("avatar", "user"):
             q = np.clip(np.round(feats[who] * FEATURE_SCALE), -127, 127).astype(np.int8)
             arrays[f"{i}/{who}/feats"] = q  # (T, F)
             arrays[f"{i}/{who}/motion"] = motion[who].astype(np.float16)  # (T, D)
+            arrays[f"{i}/{who}/visemes"] = visemes[who]  # (T,) uint8
     meta = {"format": PACK_FORMAT, "front_end": front_end.to_dict(), "names": names}
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
     buf = io.BytesIO()
@@ -159,8 +183,8 @@ def load_pack(path: str | Path, front_end: FrontEndConfig) -> list[Example]:
     with lzma.open(path, "rb") as f:
         data = np.load(io.BytesIO(f.read()))
     meta = json.loads(bytes(data["meta"]).decode())
-    if meta.get("format") != PACK_FORMAT:
-        raise ValueError(f"{path} is not a feature pack ({PACK_FORMAT})")
+    if meta.get("format") not in PACK_FORMATS:
+        raise ValueError(f"{path} is not a feature pack (formats {list(PACK_FORMATS)})")
     if meta["front_end"] != front_end.to_dict():
         raise ValueError(
             f"{path} was made with another audio front end ({meta['front_end']}); "
@@ -170,7 +194,9 @@ def load_pack(path: str | Path, front_end: FrontEndConfig) -> list[Example]:
     for i, name in enumerate(meta["names"]):
         feats = {w: data[f"{i}/{w}/feats"].astype(np.float32) / FEATURE_SCALE for w in ("avatar", "user")}
         motion = {w: data[f"{i}/{w}/motion"].astype(np.float32) for w in ("avatar", "user")}
-        examples.extend(_both_directions(name, feats, motion))
+        labelled = f"{i}/avatar/visemes" in data  # format /2
+        visemes = {w: data[f"{i}/{w}/visemes"] for w in ("avatar", "user")} if labelled else None
+        examples.extend(_both_directions(name, feats, motion, visemes))
     return examples
 
 
@@ -277,6 +303,8 @@ class WindowSampler:
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
         w, burn = self.window, self.burn_in
         af, uf, am, um, ref = [], [], [], [], []
+        av: list[np.ndarray] = []
+        uv: list[np.ndarray] = []
         for e, start in self._starts(batch_size, rng):
             lo = max(0, start - burn)
             pad = burn - (start - lo)  # not enough history: pad the burn-in with the first frame
@@ -290,7 +318,15 @@ class WindowSampler:
             am.append(e.avatar_motion[start : start + w])
             um.append(e.user_motion[start : start + w])
             ref.append(e.rest)
+            if e.avatar_visemes is not None and e.user_visemes is not None:
+                av.append(e.avatar_visemes[start : start + w])
+                uv.append(e.user_visemes[start : start + w])
         norm = self.stats.normalize
+        labelled = len(av) == batch_size  # every window has phone labels
+
+        def labels(x: list[np.ndarray]) -> torch.Tensor | None:  # (B, W) int64
+            return torch.from_numpy(np.stack(x).astype(np.int64)) if labelled else None
+
         return Batch(
             torch.from_numpy(np.stack(af)),
             torch.from_numpy(np.stack(uf)),
@@ -298,4 +334,6 @@ class WindowSampler:
             norm(torch.from_numpy(np.stack(um))),
             norm(torch.from_numpy(np.stack(ref))),
             burn,
+            labels(av),
+            labels(uv),
         )

@@ -29,7 +29,7 @@ from models.generator.conditions import Conditions
 from models.generator.config import SamplerConfig, strict_from_dict
 from models.generator.sampler import StreamingSampler
 from models.motion.arkit import ARKIT_DIM, INDEX
-from models.training.auxiliary import LipHead, lip_loss, mouth_channel_indices
+from models.training.auxiliary import LipHead, VisemeHead, lip_loss, mouth_channel_indices, viseme_loss
 from models.training.data import Batch, WindowSampler
 from models.training.losses import (
     DF_NORMS,
@@ -82,6 +82,7 @@ class TrainConfig:
     loser_nfe: int = 10  # sampler steps for the talking-only losers
     df_norm: str = "l1"  # "l1" (the paper) or "l2" (the conditional mean; see diffusion_forcing_loss)
     lip_weight: float = 0.0  # weight of the auxiliary lip-reading loss on the audio encoder (df)
+    viseme_weight: float = 0.0  # weight of the auxiliary viseme classification loss (df; needs phones)
     reaction_weight: float = 0.0  # > 0: frames 0.1-1 s after a user smile onset weigh 1 + this (df)
     reaction_windows: float = 0.0  # share of windows placed just before a user smile onset
     channel_weights: dict[str, float] = field(default_factory=dict)  # motion channel -> loss weight (df)
@@ -102,8 +103,8 @@ class TrainConfig:
             raise ValueError(f"unknown lr_decay {self.lr_decay!r}; valid: {list(LR_DECAYS)}")
         if not 0.0 <= self.ema < 1.0:
             raise ValueError(f"ema must be in [0, 1) (got {self.ema})")
-        if self.lip_weight < 0 or self.warmup < 0 or self.reaction_weight < 0:
-            raise ValueError("lip_weight, reaction_weight and warmup must be >= 0")
+        if min(self.lip_weight, self.viseme_weight, self.warmup, self.reaction_weight) < 0:
+            raise ValueError("lip_weight, viseme_weight, reaction_weight and warmup must be >= 0")
         if not 0.0 <= self.reaction_windows <= 1.0:
             raise ValueError(f"reaction_windows must be in [0, 1] (got {self.reaction_windows})")
 
@@ -131,6 +132,13 @@ class TrainStep(nn.Module):
             if config.stage == "df" and config.lip_weight > 0
             else None
         )
+        dim_cond = model.card.generator.dim_cond
+        self.viseme_head = VisemeHead(dim_cond) if config.stage == "df" and config.viseme_weight > 0 else None
+
+    def heads(self) -> dict[str, nn.Module]:
+        """The auxiliary heads being trained, by the name their state is saved under."""
+        named = {"lip_head": self.lip_head, "viseme_head": self.viseme_head}
+        return {k: v for k, v in named.items() if v is not None}
 
     @property
     def channel_weight(self) -> torch.Tensor | None:
@@ -187,6 +195,18 @@ class TrainStep(nn.Module):
                 )
                 loss = loss + self.config.lip_weight * lip
                 stats["lip_loss"] = float(lip.detach())
+            if self.viseme_head is not None:
+                if batch.avatar_visemes is None or batch.user_visemes is None:
+                    raise ValueError(
+                        "viseme_weight needs phone labels: train on a corpus folder, or pack it again "
+                        "(feature packs made before format /2 carry no phones)"
+                    )
+                vis = 0.5 * (
+                    viseme_loss(self.viseme_head, cond.avatar_audio, batch.avatar_visemes)
+                    + viseme_loss(self.viseme_head, cond.user_audio, batch.user_visemes)
+                )
+                loss = loss + self.config.viseme_weight * vis
+                stats["viseme_loss"] = float(vis.detach())
             return loss, {"loss": float(loss.detach()), **stats}
         assert self.reference is not None
         loser = talking_only_motion(self.reference, cond, batch.ref, self.config.loser_nfe, gen)
@@ -296,7 +316,7 @@ def train(
         wrapped = nn.parallel.DistributedDataParallel(
             step_module, device_ids=[info.local_rank] if dev.startswith("cuda") else None
         )
-    trained = [model] + ([step_module.lip_head] if step_module.lip_head is not None else [])
+    trained = [model, *step_module.heads().values()]
     params = [p for m in trained for p in m.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     ema = (
@@ -324,8 +344,9 @@ def train(
                 f"{state_path} was written with another training config; use a new --out or delete it"
             )
         model.load_state_dict(state["model"])
-        if step_module.lip_head is not None and "lip_head" in state:
-            step_module.lip_head.load_state_dict(state["lip_head"])
+        for name, head in step_module.heads().items():
+            if name in state:
+                head.load_state_dict(state[name])
         if ema is not None and "ema" in state:
             ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["optimizer"])
@@ -352,11 +373,7 @@ def train(
             {
                 "config": config.to_dict(),
                 "model": model.state_dict(),
-                **(
-                    {"lip_head": step_module.lip_head.state_dict()}
-                    if step_module.lip_head is not None
-                    else {}
-                ),
+                **{name: head.state_dict() for name, head in step_module.heads().items()},
                 **({"ema": ema.state_dict()} if ema is not None else {}),
                 "optimizer": opt.state_dict(),
                 "step": step,

@@ -49,6 +49,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="weight of the auxiliary lip-reading loss on the audio encoder (stage 1; e.g. 0.5)",
     )
     p.add_argument(
+        "--viseme-weight",
+        type=float,
+        default=0.0,
+        help="weight of the auxiliary viseme classification loss on the audio encoder (stage 1; "
+        "needs the corpus's phone timings: a corpus folder or a pack of format /2; e.g. 0.02)",
+    )
+    p.add_argument(
         "--reaction-weight",
         type=float,
         default=0.0,
@@ -149,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
         loser_nfe=args.loser_nfe,
         df_norm=args.df_loss,
         lip_weight=args.lip_weight if args.stage == "df" else 0.0,
+        viseme_weight=args.viseme_weight if args.stage == "df" else 0.0,
         reaction_weight=args.reaction_weight if args.stage == "df" else 0.0,
         reaction_windows=args.reaction_windows,
         channel_weights=_channel_weights(args.channel_weight),

@@ -1,8 +1,9 @@
 import pytest
 import torch
 
+from models.corpus.phones import VISEMES
 from models.motion.arkit import CHANNELS
-from models.training.auxiliary import LipHead, lip_loss, mouth_channel_indices
+from models.training.auxiliary import LipHead, VisemeHead, lip_loss, mouth_channel_indices, viseme_loss
 from models.training.trainer import TrainConfig, lr_factor, training_progress
 
 
@@ -27,6 +28,28 @@ def test_lip_head_learns_a_mapping() -> None:
         loss.backward()
         opt.step()
     assert float(loss.detach()) < 0.3 * first
+
+
+def test_viseme_head_reads_each_frame_alone() -> None:
+    torch.manual_seed(0)
+    head = VisemeHead(16)
+    feats = torch.randn(3, 40, 16)  # (B, T, C)
+    labels = feats[..., :3].argmax(-1) * 4  # (B, T): visemes 0, 4, 8 from this frame's features
+    logits = head(feats)
+    assert logits.shape == (3, 40, len(VISEMES))
+    changed = feats.clone()
+    changed[:, 20] += 5.0
+    same = head(changed)  # one frame's features move that frame's logits only
+    assert torch.equal(same[:, :20], logits[:, :20]) and torch.equal(same[:, 21:], logits[:, 21:])
+    opt = torch.optim.Adam(head.parameters(), lr=5e-2)
+    first = float(viseme_loss(head, feats, labels).detach())
+    for _ in range(150):
+        opt.zero_grad()
+        loss = viseme_loss(head, feats, labels)
+        loss.backward()
+        opt.step()
+    assert float(loss.detach()) < 0.3 * first
+    assert (head(feats).argmax(-1) == labels).float().mean() > 0.9
 
 
 def test_lr_factor_warms_up_then_decays() -> None:

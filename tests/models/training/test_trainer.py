@@ -190,6 +190,9 @@ def test_feature_pack_trains_like_its_corpus(corpus: Path, tmp_path: Path) -> No
     out = tmp_path / "run"
     args = ["train", "--corpus", str(pack), "--out", str(out), "--steps", "1", "--batch-size", "1"]
     assert main([*args, "--window", "20", "--device", "cpu"]) == 0
+    for a, b in zip(direct, packed, strict=True):  # phone labels travel in the pack (format /2)
+        assert a.avatar_visemes is not None and np.array_equal(a.avatar_visemes, b.avatar_visemes)
+        assert a.user_visemes is not None and np.array_equal(a.user_visemes, b.user_visemes)
     other = dataclasses.replace(front, n_mels=front.n_mels + 8)
     with pytest.raises(ValueError, match="another audio front end"):
         load_examples([pack], other)
@@ -262,3 +265,55 @@ def test_heldout_figures_are_logged_at_every_checkpoint(corpus: Path, tmp_path: 
     assert "listening_smile_gain" in held[0]["heldout"]
     with pytest.raises(SystemExit, match="not a folder"):
         main([*args, "--out", str(tmp_path / "x"), "--heldout", str(tmp_path / "none")])
+
+
+def _old_pack(pack: Path, out: Path) -> Path:
+    """`pack` rewritten as format /1 (before packs carried phone labels)."""
+    import io
+    import lzma
+
+    with lzma.open(pack, "rb") as f:
+        data = dict(np.load(io.BytesIO(f.read())))
+    meta = json.loads(bytes(data["meta"]).decode())
+    meta["format"] = "avatar-forcing-pack/1"
+    arrays = {k: v for k, v in data.items() if not k.endswith("/visemes")}
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    with lzma.open(out, "wb") as f:
+        f.write(buf.getvalue())
+    return out
+
+
+def test_viseme_loss_trains_from_phone_labels_and_resumes(corpus: Path, tmp_path: Path) -> None:
+    front = default_card().front_end
+    examples = load_examples(corpus_files(corpus), front)
+    stats = fit_stats(examples)
+    e = examples[0]
+    assert e.avatar_visemes is not None and e.avatar_visemes.shape == (e.frames,)
+    assert e.avatar_visemes.max() > 0 and (e.avatar_visemes == 0).any()  # speech and silence
+    sampler = WindowSampler(examples, stats, 20, 4)
+    batch = sampler.sample(3, np.random.default_rng(0))
+    assert batch.avatar_visemes is not None and batch.avatar_visemes.shape == (3, 20)
+    assert batch.avatar_visemes.dtype == torch.int64
+    torch.manual_seed(0)
+    cfg = TrainConfig(steps=2, batch_size=2, window=20, burn_in=4, viseme_weight=0.1)
+    path = train(AvatarForcingModel(default_card(stats)), sampler, cfg, tmp_path / "a", "cpu", progress=False)
+    rec = json.loads((tmp_path / "a" / "log.jsonl").read_text().splitlines()[-1])
+    assert np.isfinite(rec["viseme_loss"]) and rec["viseme_loss"] > 0
+    assert "viseme_head" in torch.load(tmp_path / "a" / "train_state.pt", weights_only=True)
+    assert AvatarForcingModel.load(path).card.training["stage_df"]["config"]["viseme_weight"] == 0.1
+    more = TrainConfig(**{**cfg.to_dict(), "steps": 3})
+    train(AvatarForcingModel(default_card(stats)), sampler, more, tmp_path / "a", "cpu", progress=False)
+    assert json.loads((tmp_path / "a" / "log.jsonl").read_text().splitlines()[-1])["step"] == 3
+    # a pack from before phone labels still trains, but not with the viseme loss
+    pack = tmp_path / "c.pack.xz"
+    assert main(["pack", "--corpus", str(corpus), "--out", str(pack)]) == 0
+    old = load_examples([_old_pack(pack, tmp_path / "old.pack.xz")], front)
+    assert old[0].avatar_visemes is None
+    unlabelled = WindowSampler(old, stats, 20, 4)
+    assert unlabelled.sample(2, np.random.default_rng(0)).avatar_visemes is None
+    with pytest.raises(ValueError, match="phone labels"):
+        train(AvatarForcingModel(default_card(stats)), unlabelled, cfg, tmp_path / "b", "cpu", progress=False)
+    with pytest.raises(ValueError, match="viseme_weight"):
+        TrainConfig(viseme_weight=-1.0)
