@@ -64,6 +64,10 @@ class GeneratorConfig:
     # Not in the paper: RoPE (theta rope_theta) on the Dual Motion Encoder's two attentions, so
     # condition tokens know where in their window the user's motion happened. No weights added.
     cond_rope: bool = False
+    # Not in the paper: training windows stop each frame's look-ahead (self-attention and the
+    # condition window) at the end of its block, as a realtime stream sees it (masks.within_block_limit).
+    # The release trains with look-ahead across blocks that streaming never has. No weights added.
+    streaming_masks: bool = False
 
     def __post_init__(self) -> None:
         checks = {

@@ -22,7 +22,7 @@ from .conditions import Conditions
 from .config import GeneratorConfig
 from .dual_motion_encoder import DualMotionEncoder
 from .layers import CrossAttention, Mlp, SelfAttention, TimestepEmbedder, modulate, rope_angles
-from .masks import alignment_mask, block_causal_lookahead_mask
+from .masks import alignment_mask, block_causal_lookahead_mask, within_block_limit
 
 KV = tuple[torch.Tensor, torch.Tensor]  # keys, values: (B, H, N, Dh) each
 
@@ -175,6 +175,9 @@ class MotionGenerator(nn.Module):
         )
         self_mask = block_causal_lookahead_mask(n, c.block_frames, c.lookahead_frames, x.device)
         cross_mask = alignment_mask(n, n, c.cond_window, device=x.device)
+        if c.streaming_masks:
+            self_mask = within_block_limit(self_mask, c.block_frames)
+            cross_mask = within_block_limit(cross_mask, c.block_frames)
         out = self.forward(x, t, ref, self.cross_kv(tokens), cross_mask, self_mask)
         assert out.velocity is not None
         return out.velocity

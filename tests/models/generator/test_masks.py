@@ -1,6 +1,11 @@
 import torch
 
-from models.generator.masks import alignment_mask, block_causal_lookahead_mask, streaming_self_mask
+from models.generator.masks import (
+    alignment_mask,
+    block_causal_lookahead_mask,
+    streaming_self_mask,
+    within_block_limit,
+)
 
 
 def test_window_mask_follows_the_rule() -> None:
@@ -36,3 +41,18 @@ def test_alignment_mask_window_and_offset() -> None:
     assert s[0].tolist() == [True] * 5 + [False] * 9  # frame s-2 sees s-4..s
     assert s[-1].tolist() == [False] * 11 + [True] * 3  # frame s+9 sees s+7..s+9 (no future keys)
     assert torch.equal(s, alignment_mask(50, 50, 2)[38:, 36:])
+
+
+def test_within_block_limit_gives_each_block_what_the_stream_sees() -> None:
+    block, lookahead, cond_window, n = 4, 2, 2, 12
+    self_mask = within_block_limit(block_causal_lookahead_mask(n, block, lookahead), block)
+    cross = within_block_limit(alignment_mask(n, n, cond_window), block)
+    for b in range(n // block):
+        rows, end = slice(b * block, (b + 1) * block), (b + 1) * block
+        # the rows of block b: exactly the streaming masks with b blocks cached, nothing later
+        assert torch.equal(self_mask[rows, :end], streaming_self_mask(b * block, block, lookahead))
+        assert torch.equal(cross[rows, :end], alignment_mask(block, end, cond_window, key_offset=b * block))
+        assert not self_mask[rows, end:].any() and not cross[rows, end:].any()
+    # without the limit, the last frames of a block look into the next one
+    assert block_causal_lookahead_mask(n, block, lookahead)[3, 5] and not self_mask[3, 5]
+    assert torch.equal(within_block_limit(self_mask, block), self_mask)  # idempotent

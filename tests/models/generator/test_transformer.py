@@ -2,6 +2,7 @@
 
 import torch
 
+from models.generator import Conditions
 from models.generator.layers import apply_rope, rope_angles, timestep_features
 from models.generator.masks import alignment_mask, streaming_self_mask
 from models.generator.transformer import MotionGenerator
@@ -139,3 +140,23 @@ def test_condition_context_widens_what_each_block_encodes() -> None:
             assert torch.allclose(tokens[:, start : start + 5], window[:, start - lo :], atol=1e-6)
         narrow = random_model(TINY).encode_conditions_blockwise(cond, 5)
     assert not torch.allclose(tokens, narrow, atol=1e-4)
+
+
+def test_streaming_masks_keep_later_blocks_out_of_a_training_window() -> None:
+    import dataclasses
+
+    x, t, ref = _inputs(TINY.window_frames)
+    cond = random_conditions(TINY, TINY.window_frames, batch=2)
+    later = x.clone()
+    later[:, TINY.block_frames :] += 1.0  # change every frame after the first block
+    cond_later = random_conditions(TINY, TINY.window_frames, batch=2, seed=9)
+    cond_later = Conditions.cat([cond.slice(0, TINY.block_frames), cond_later.slice(TINY.block_frames, None)])
+    first = slice(0, TINY.block_frames)
+    for streaming in (False, True):
+        model = random_model(dataclasses.replace(TINY, streaming_masks=streaming))
+        with torch.no_grad():
+            # conditions encoded block by block, as training does (cond_chunk)
+            v = model.forward_window(x, t, ref, cond, cond_chunk=TINY.block_frames)
+            v_later = model.forward_window(later, t, ref, cond_later, cond_chunk=TINY.block_frames)
+        # the first block's output ignores later frames only with the streaming masks
+        assert torch.allclose(v[:, first], v_later[:, first], atol=1e-6) == streaming
