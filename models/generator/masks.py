@@ -23,16 +23,16 @@ def block_causal_lookahead_mask(
     return earlier_block | (k <= q + lookahead)
 
 
-def within_block_limit(mask: torch.Tensor, block_frames: int, key_offset: int = 0) -> torch.Tensor:
-    """`mask` (T, K) over a training window (query q is frame q, key j is frame j - key_offset)
-    with every key after the end of its query's block removed, (T, K).
+def within_block_limit(mask: torch.Tensor, block_frames: int) -> torch.Tensor:
+    """`mask` (T, K) over a training window (query q is frame q, key k is frame k) with every key
+    after the end of its query's block removed, (T, K).
 
     A realtime stream generates one block at a time: when it denoises a block, no later frame
     and no later condition frame exists yet, so the look-ahead of a block's last frames stops
     at the block's end. Training with this limit shows the model what the stream will show it.
     """
     q = torch.arange(mask.shape[0], device=mask.device)[:, None]
-    k = torch.arange(mask.shape[1], device=mask.device)[None, :] - key_offset
+    k = torch.arange(mask.shape[1], device=mask.device)[None, :]
     block_end = (q // block_frames + 1) * block_frames  # first frame of the next block
     return mask & (k < block_end)
 
