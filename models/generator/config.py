@@ -68,6 +68,11 @@ class GeneratorConfig:
     # condition window) at the end of its block, as a realtime stream sees it (masks.within_block_limit).
     # The release trains with look-ahead across blocks that streaming never has. No weights added.
     streaming_masks: bool = False
+    # Not in the paper: a learned bias per cross-attention head and relative offset (k - q in
+    # -cond_window..cond_window), zero-initialised. The release's cross-attention has no positions,
+    # so a frame cannot tell its own condition frame from its neighbours' (a +-cond_window blur of
+    # the audio: short lip closures come out shallow). Adds (heads, 2 cond_window + 1) per layer.
+    cross_position_bias: bool = False
 
     def __post_init__(self) -> None:
         checks = {

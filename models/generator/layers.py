@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .masks import alignment_offsets
+
 
 def timestep_features(t: torch.Tensor, dim: int = 256, max_period: float = 10000.0) -> torch.Tensor:
     """Sinusoidal features [cos(t f_i), sin(t f_i)], f_i = exp(-ln(max_period) i / (dim/2)).
@@ -99,15 +101,39 @@ class SelfAttention(nn.Module):
         return self.out(y.transpose(1, 2).flatten(2)), new_kv
 
 
-class CrossAttention(nn.Module):
-    """Attention from motion frames to condition tokens (no RoPE; alignment by mask)."""
+POSITION_BIAS_GAIN = 20.0  # cross-attention position bias, in logits per unit of its parameter
 
-    def __init__(self, hidden: int, heads: int) -> None:
+
+class CrossAttention(nn.Module):
+    """Attention from motion frames to condition tokens (no RoPE; alignment by mask).
+
+    With `position_window` w, each head adds a learned bias for the key's offset from the query
+    (-w..w frames, zero-initialised: the layer starts as the release's), so a frame can single out
+    its own condition frame; without it (the release) the keys in reach are an unordered set.
+    """
+
+    def __init__(self, hidden: int, heads: int, position_window: int | None = None) -> None:
         super().__init__()
         self.heads = heads
         self.q = nn.Linear(hidden, hidden)
         self.kv = nn.Linear(hidden, 2 * hidden)
         self.out = nn.Linear(hidden, hidden)
+        # Stored in units of 1 / POSITION_BIAS_GAIN logits: a plain parameter would move by at most
+        # about the learning rate per Adam step, far too slowly next to the attention logits (a
+        # 1e-4 fine-tune moved it by 0.1 in 1500 steps, always toward the query's own frame).
+        self.position_bias = (
+            None if position_window is None else nn.Parameter(torch.zeros(heads, 2 * position_window + 1))
+        )
+
+    def attention_mask(self, mask: torch.Tensor) -> torch.Tensor:
+        """The cross mask (N, Nc) bool as this layer applies it: unchanged, or with the position
+        bias the additive float mask (H, N, Nc) (-inf where `mask` is False)."""
+        if self.position_bias is None:
+            return mask
+        w = (self.position_bias.shape[1] - 1) // 2
+        offsets = alignment_offsets(mask.shape[0], mask.shape[1], mask.device)  # (N, Nc)
+        bias = POSITION_BIAS_GAIN * self.position_bias[:, offsets.clamp(-w, w) + w]  # (H, N, Nc)
+        return bias.masked_fill(~mask, float("-inf"))
 
     def project_kv(self, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Condition tokens (B, Nc, C) -> keys and values, each (B, H, Nc, Dh)."""
@@ -118,7 +144,10 @@ class CrossAttention(nn.Module):
         self, x: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor
     ) -> torch.Tensor:
         q = self.q(x).unflatten(-1, (self.heads, -1)).transpose(1, 2)
-        y = F.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=mask)
+        attn_mask = self.attention_mask(mask)
+        if attn_mask.dtype != torch.bool:
+            attn_mask = attn_mask.to(q.dtype)
+        y = F.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=attn_mask)
         return self.out(y.transpose(1, 2).flatten(2))
 
 

@@ -66,3 +66,14 @@ def alignment_mask(
     q = torch.arange(num_queries, device=device)[:, None] + key_offset
     k = torch.arange(num_keys, device=device)[None, :]
     return (k - q).abs() <= cond_window
+
+
+def alignment_offsets(num_queries: int, num_keys: int, device: torch.device | None = None) -> torch.Tensor:
+    """Frame offset of each condition key from each query, key frame - query frame, (Nq, Nk) long.
+
+    The keys end with the queries' own condition frames, as in every layout of `alignment_mask`
+    (training windows: Nk = Nq; streamed blocks: the Nk - Nq cached condition frames come first).
+    """
+    q = torch.arange(num_queries, device=device)[:, None] + (num_keys - num_queries)
+    k = torch.arange(num_keys, device=device)[None, :]
+    return k - q

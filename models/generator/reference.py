@@ -242,7 +242,8 @@ class ReferenceSampler:
                 cv = torch.cat([self.cond_v[branch][li], cv], dim=2)
             cross_out.append((ck, cv))
             qc = blk.cross_attn.q(_layer_norm(h)).unflatten(-1, (g.heads, -1)).transpose(1, 2)
-            yc = F.scaled_dot_product_attention(qc, ck, cv, attn_mask=cross_mask)
+            cross_bias = blk.cross_attn.attention_mask(cross_mask)  # the mask, or with position bias
+            yc = F.scaled_dot_product_attention(qc, ck, cv, attn_mask=cross_bias)
             h = h + blk.cross_attn.out(yc.transpose(1, 2).flatten(2))
             # MLP.
             h = h + gate_mlp * blk.mlp(modulate(_layer_norm(h), shift_mlp, scale_mlp))

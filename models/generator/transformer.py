@@ -33,10 +33,10 @@ def _norm(x: torch.Tensor) -> torch.Tensor:
 
 
 class DFoTBlock(nn.Module):
-    def __init__(self, hidden: int, heads: int, mlp_ratio: float) -> None:
+    def __init__(self, hidden: int, heads: int, mlp_ratio: float, position_window: int | None = None) -> None:
         super().__init__()
         self.self_attn = SelfAttention(hidden, heads)
-        self.cross_attn = CrossAttention(hidden, heads)
+        self.cross_attn = CrossAttention(hidden, heads, position_window)
         self.mlp = Mlp(hidden, mlp_ratio)
 
     def forward(
@@ -79,7 +79,8 @@ class MotionGenerator(nn.Module):
             c.rope_theta if c.cond_rope else None,
         )
         self.adaln = nn.Linear(c.hidden, 6 * c.hidden)  # shared by all blocks
-        self.blocks = nn.ModuleList(DFoTBlock(c.hidden, c.heads, c.mlp_ratio) for _ in range(c.depth))
+        window = c.cond_window if c.cross_position_bias else None
+        self.blocks = nn.ModuleList(DFoTBlock(c.hidden, c.heads, c.mlp_ratio, window) for _ in range(c.depth))
         self.final_adaln = nn.Linear(c.hidden, 2 * c.hidden)
         self.final_out = nn.Linear(c.hidden, c.dim_motion)
         self.initialize_weights()

@@ -190,18 +190,34 @@ def _changed_card(card: Any, items: list[str]) -> Any:
 
 
 def _reconfigured(model: Any, items: list[str]) -> Any:
-    """The --init model under changed generator settings that keep its weights' layout (e.g.
-    cond_context_frames, the dropouts); a change that adds or reshapes weights is refused."""
+    """The --init model under changed generator settings that keep its weights (e.g.
+    cond_context_frames, the dropouts) or only add weights that start at zero and so leave its
+    behaviour as it was (cross_position_bias); a change that reshapes or drops weights, or adds
+    non-zero ones, is refused."""
     from models.bundle import AvatarForcingModel
 
     new = AvatarForcingModel(_changed_card(model.card, items))
+    added = new.state_dict()
     try:
-        new.load_state_dict(model.state_dict())
-    except RuntimeError as e:
+        missing, unexpected = new.load_state_dict(model.state_dict(), strict=False)
+    except RuntimeError as e:  # a reshaped weight
+        problem = str(e).splitlines()[0]
+    else:
+        nonzero = [k for k in missing if bool(added[k].any())]
+        problem = (
+            f"weights it has no place for {unexpected[:3]}"
+            if unexpected
+            else f"new weights that do not start at zero {nonzero[:3]}"
+            if nonzero
+            else ""
+        )
+        if not problem and missing:
+            log.info("--generator-set: %d new zero-initialised weights (%s, ...)", len(missing), missing[0])
+    if problem:
         raise SystemExit(
             f"--generator-set {' '.join(items)} changes the layout of the --init model's weights, "
-            f"so it needs a new model (leave out --init): {str(e).splitlines()[0]}"
-        ) from None
+            f"so it needs a new model (leave out --init): {problem}"
+        )
     return new.eval()
 
 

@@ -2,6 +2,7 @@ import torch
 
 from models.generator.masks import (
     alignment_mask,
+    alignment_offsets,
     block_causal_lookahead_mask,
     streaming_self_mask,
     within_block_limit,
@@ -56,3 +57,14 @@ def test_within_block_limit_gives_each_block_what_the_stream_sees() -> None:
     # without the limit, the last frames of a block look into the next one
     assert block_causal_lookahead_mask(n, block, lookahead)[3, 5] and not self_mask[3, 5]
     assert torch.equal(within_block_limit(self_mask, block), self_mask)  # idempotent
+
+
+def test_alignment_offsets_agree_with_the_alignment_mask() -> None:
+    # training window: key j is frame j
+    assert torch.equal(alignment_offsets(5, 5), torch.arange(5)[None] - torch.arange(5)[:, None])
+    # streamed block: 2 cached condition frames before the 6 input frames
+    off = alignment_offsets(6, 8)
+    assert off[0].tolist() == [-2, -1, 0, 1, 2, 3, 4, 5]
+    assert off[5, 7] == 0  # the last query's own frame is the last key
+    for n, k, w in ((12, 14, 2), (6, 8, 1), (5, 5, 3)):
+        assert torch.equal(alignment_offsets(n, k).abs() <= w, alignment_mask(n, k, w, key_offset=k - n))

@@ -325,3 +325,17 @@ def test_longer_condition_history_and_rotary_encoder_match_torch(tmp_path: Path)
     backend = OnnxBackend.for_model(wide, cache_root=tmp_path)
     diff, scale, frames = compare_backends(wide, backend, SamplerConfig(schedule="realtime"), blocks=12)
     assert frames == 48 and diff <= TOLERANCE * max(1.0, scale), (diff, scale)
+
+
+def test_cross_position_bias_matches_torch(tmp_path: Path) -> None:
+    """`cross_position_bias`: the step graph builds the bias from the mask's shape, which changes
+    between the first block (no cached condition keys) and the later ones."""
+    generator = small_random_model().generator
+    biased = MotionGenerator(generator.config.replace(cross_position_bias=True)).eval()
+    biased.load_state_dict(generator.state_dict(), strict=False)
+    with torch.no_grad():
+        for blk in biased.blocks:
+            blk.cross_attn.position_bias.normal_(0.0, 1.0)
+    backend = OnnxBackend.for_model(biased, cache_root=tmp_path)
+    diff, scale, frames = compare_backends(biased, backend, SamplerConfig(schedule="realtime"), blocks=6)
+    assert frames == 24 and diff <= TOLERANCE * max(1.0, scale), (diff, scale)

@@ -160,3 +160,59 @@ def test_streaming_masks_keep_later_blocks_out_of_a_training_window() -> None:
             v_later = model.forward_window(later, t, ref, cond_later, cond_chunk=TINY.block_frames)
         # the first block's output ignores later frames only with the streaming masks
         assert torch.allclose(v[:, first], v_later[:, first], atol=1e-6) == streaming
+
+
+def test_cross_position_bias_starts_as_the_release_and_can_single_out_a_frame() -> None:
+    import dataclasses
+
+    from models.generator.layers import CrossAttention
+
+    x, t, ref = _inputs(TINY.window_frames)
+    cond = random_conditions(TINY, TINY.window_frames, batch=2)
+    plain = random_model(TINY)
+    biased = MotionGenerator(dataclasses.replace(TINY, cross_position_bias=True)).eval()
+    missing, unexpected = biased.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and missing == [f"blocks.{i}.cross_attn.position_bias" for i in range(TINY.depth)]
+    with torch.no_grad():  # zero bias: the release's layer
+        want = plain.forward_window(x, t, ref, cond)
+        assert torch.allclose(want, biased.forward_window(x, t, ref, cond), atol=1e-5)
+    # a large bias on offset 0 makes each frame read its own condition frame only
+    attn = CrossAttention(8, 2, position_window=2)
+    with torch.no_grad():
+        attn.position_bias[:, 2] = 100.0
+        tokens = torch.randn(1, 7, 8)
+        k, v = attn.project_kv(tokens)
+        mask = alignment_mask(4, 7, 2, key_offset=3)  # 3 cached condition frames, then the 4 queries'
+        y = attn(torch.randn(1, 4, 8), (k, v), mask)
+        own = attn.out(v[:, :, 3:].transpose(1, 2).flatten(2))  # values of keys 3..6
+    assert torch.allclose(y, own, atol=1e-4)
+
+
+def test_cross_position_bias_keeps_streaming_equal_to_recomputation() -> None:
+    """Cached keys come first in a streamed call; the bias must read their offsets right."""
+    import dataclasses
+
+    model = random_model(dataclasses.replace(TINY, cross_position_bias=True))
+    n, p = 17, 9
+    x, t, ref = _inputs(n)
+    cond = random_conditions(TINY, n, batch=2)
+    kv = model.cross_kv(model.encode_conditions(cond))
+    align = alignment_mask(n, n, TINY.cond_window)
+    with torch.no_grad():
+        prefix_kv = [(k[:, :, :p], v[:, :, :p]) for k, v in kv]  # the prefix call has no later keys
+        prefix = model(x[:, :p], t[:, :p], ref, prefix_kv, align[:p, :p], streaming_self_mask(0, p, 2))
+        suffix = model(
+            x[:, p:], t[:, p:], ref, kv, align[p:], streaming_self_mask(p, n - p, 2), past=prefix.new_kv
+        )
+        mask = streaming_self_mask(0, n, 2)
+        mask[:p, p:] = False
+        cross = align.clone()
+        cross[:p, p:] = False
+        full = model(x, t, ref, kv, cross, mask)
+        # moving the bias changes the output: the offsets are used
+        for blk in model.blocks:
+            blk.cross_attn.position_bias.add_(torch.linspace(-2.0, 2.0, 2 * TINY.cond_window + 1))
+        moved = model(x, t, ref, kv, cross, mask)
+    assert torch.allclose(full.velocity[:, p:], suffix.velocity, atol=1e-5)
+    assert torch.allclose(full.velocity[:, :p], prefix.velocity, atol=1e-5)
+    assert not torch.allclose(full.velocity, moved.velocity, atol=1e-3)

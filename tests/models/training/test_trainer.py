@@ -240,6 +240,13 @@ def test_generator_set_changes_any_setting_of_a_new_model_and_the_weightless_one
     assert again.card.generator.cond_context_frames == 9
     before = model.state_dict()
     assert all(torch.equal(v, before[k]) for k, v in again.state_dict().items())
+    # A setting that only adds weights starting at zero keeps the model's behaviour: allowed.
+    biased = tmp_path / "biased"
+    assert main([*args, "--out", str(biased), *init, "--generator-set", "cross_position_bias=true"]) == 0
+    third = AvatarForcingModel.load(biased / "model.pt").state_dict()
+    added = sorted(set(third) - set(before))
+    assert added and all("position_bias" in k and not third[k].any() for k in added)
+    assert all(torch.equal(third[k], v) for k, v in before.items())
 
 
 def test_channel_weights_are_named_recorded_and_checked(corpus: Path, tmp_path: Path) -> None:
