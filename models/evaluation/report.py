@@ -69,9 +69,12 @@ def lip_sync(
         if len(pos) >= 2 and len(neg) >= 1:
             aucs.append(M.roc_auc(pos, neg))
     silent = ~frame_mask(utterances, t, fps, pad=0.25)
+    spoken_vowels = vowels & frame_mask(utterances, t, fps)
     return {
         "lip_auc": float(np.mean(aucs)) if aucs else float("nan"),
         "lip_auc_utterances": float(len(aucs)),
+        # AUC only ranks frames: a mouth that barely opens can still rank them well
+        "vowel_openness_mean": float(openness[spoken_vowels].mean()) if spoken_vowels.any() else float("nan"),
         "silence_closed": M.silence_closure(openness, silent),
         "silence_openness_p95": float(np.percentile(openness[silent], 95)) if silent.any() else float("nan"),
     }
@@ -200,6 +203,7 @@ METRIC_DOCS: dict[str, str] = {
     "lip_auc": "lip sync: ROC AUC of mouth openness, open vowels vs p/b/m, per utterance (higher = better)",
     "silence_closed": "fraction of the avatar's silent frames with the mouth closed (openness < 0.08)",
     "silence_openness_p95": "95th percentile of mouth openness in the avatar's silences",
+    "vowel_openness_mean": "mean mouth openness on the avatar's open vowels (how wide it opens)",
     "rpcc_smile": "rPCC on smile: |PCC(user, generated) - PCC(user, truth)| (lower is better)",
     "rpcc_pitch": "rPCC on head pitch (lower is better)",
     "reaction_within_0_5s": (

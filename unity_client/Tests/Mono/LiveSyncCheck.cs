@@ -13,7 +13,8 @@ namespace AvatarForcing.MonoChecks
     /// (<see cref="PacedSender"/>), the returned motion goes into a <see cref="MotionTimeline"/> and
     /// the returned avatar audio into an <see cref="AvatarAudioStream"/>, read in 1024-sample
     /// buffers at 48 kHz in real time as Unity's audio thread would. For every buffer, the face is
-    /// sampled at the reported playback time. The mouth (<c>JawOpen</c>) must follow the loudness
+    /// sampled at the reported playback time. The mouth (openness: <c>JawOpen</c> plus half the lower
+    /// lip's drop, as the evaluation measures it) must follow the loudness
     /// of the sound heard at the same moment: the lag with the best correlation must be close to 0.
     /// </summary>
     /// <remarks>
@@ -81,8 +82,12 @@ namespace AvatarForcing.MonoChecks
             double duration = sender.DurationSeconds + 2.0;
             var buffer = new float[BufferFrames];
             var face = new float[MotionTimeline.ChannelCount];
+            // Mouth openness as the evaluation measures it (models/evaluation/metrics.py):
+            // the jaw plus half the lower lip's drop.
             int jaw = ArkitNames.IndexOf("JawOpen");
-            var jaws = new List<double>();
+            int lowerLeft = ArkitNames.IndexOf("MouthLowerDownLeft");
+            int lowerRight = ArkitNames.IndexOf("MouthLowerDownRight");
+            var mouths = new List<double>();
             var levels = new List<double>();
             double nextRead = 0.0;
             while (clock.Elapsed.TotalSeconds - start < duration)
@@ -102,7 +107,7 @@ namespace AvatarForcing.MonoChecks
                     if (stream.IsPlaying && stream.TryGetPlaybackTime(ticks, Stopwatch.Frequency, 0.0, out heard)
                         && timeline.Sample(heard + 0.5 * BufferFrames / OutputRate, face))
                     {
-                        jaws.Add(face[jaw]);
+                        mouths.Add(face[jaw] + 0.25 * (face[lowerLeft] + face[lowerRight]));
                         levels.Add(Rms(buffer));
                     }
                     nextRead += (double)BufferFrames / OutputRate;
@@ -117,7 +122,7 @@ namespace AvatarForcing.MonoChecks
             int bestLag = 0;
             for (int lag = -MaxLagBuffers; lag <= MaxLagBuffers; lag++)
             {
-                double c = Correlation(jaws, levels, lag);
+                double c = Correlation(mouths, levels, lag);
                 if (c > bestCorrelation)
                 {
                     bestCorrelation = c;
@@ -125,14 +130,14 @@ namespace AvatarForcing.MonoChecks
                 }
             }
             double lagMs = 1000.0 * bestLag * BufferFrames / OutputRate;
-            double atZero = Correlation(jaws, levels, 0);
-            Console.WriteLine("buffers with face and sound: " + jaws.Count);
+            double atZero = Correlation(mouths, levels, 0);
+            Console.WriteLine("buffers with face and sound: " + mouths.Count);
             Console.WriteLine("underruns: " + stream.Underruns + ", skips: " + stream.Skips + ", server errors: " + errors);
-            Console.WriteLine("jaw/loudness correlation at lag 0: " + atZero.ToString("0.000"));
+            Console.WriteLine("mouth openness/loudness correlation at lag 0: " + atZero.ToString("0.000"));
             Console.WriteLine("best lag: " + lagMs.ToString("0") + " ms (correlation " + bestCorrelation.ToString("0.000") + ")");
 
             bool ok = true;
-            ok &= Check(jaws.Count > 0.5 * sender.DurationSeconds * OutputRate / BufferFrames, "the face was sampled during the speech");
+            ok &= Check(mouths.Count > 0.5 * sender.DurationSeconds * OutputRate / BufferFrames, "the face was sampled during the speech");
             ok &= Check(errors == 0, "no server errors");
             ok &= Check(atZero > 0.3, "the mouth follows the sound heard (correlation > 0.3 at lag 0)");
             ok &= Check(Math.Abs(lagMs) <= 130.0, "the best lag is within 130 ms of 0");
