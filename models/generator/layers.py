@@ -131,7 +131,7 @@ class CrossAttention(nn.Module):
         if self.position_bias is None:
             return mask
         w = (self.position_bias.shape[1] - 1) // 2
-        offsets = alignment_offsets(mask.shape[0], mask.shape[1], mask.device)  # (N, Nc)
+        offsets = alignment_offsets(mask.shape[0], mask.shape[1], device=mask.device)  # (N, Nc)
         bias = POSITION_BIAS_GAIN * self.position_bias[:, offsets.clamp(-w, w) + w]  # (H, N, Nc)
         return bias.masked_fill(~mask, float("-inf"))
 

@@ -63,17 +63,20 @@ def alignment_mask(
     Query i is frame i; key j is frame j - key_offset (key_offset cached condition frames precede
     the first query's frame). Query q sees condition frames with |k - q| <= cond_window.
     """
-    q = torch.arange(num_queries, device=device)[:, None] + key_offset
-    k = torch.arange(num_keys, device=device)[None, :]
-    return (k - q).abs() <= cond_window
+    return alignment_offsets(num_queries, num_keys, key_offset, device).abs() <= cond_window
 
 
-def alignment_offsets(num_queries: int, num_keys: int, device: torch.device | None = None) -> torch.Tensor:
+def alignment_offsets(
+    num_queries: int, num_keys: int, key_offset: int | None = None, device: torch.device | None = None
+) -> torch.Tensor:
     """Frame offset of each condition key from each query, key frame - query frame, (Nq, Nk) long.
 
-    The keys end with the queries' own condition frames, as in every layout of `alignment_mask`
-    (training windows: Nk = Nq; streamed blocks: the Nk - Nq cached condition frames come first).
+    Key j is frame j - key_offset, as in `alignment_mask`. By default the keys end with the
+    queries' own condition frames (key_offset = Nk - Nq), as in every layout the generator runs:
+    training windows (Nk = Nq) and streamed blocks (the cached condition frames come first).
     """
-    q = torch.arange(num_queries, device=device)[:, None] + (num_keys - num_queries)
+    if key_offset is None:
+        key_offset = num_keys - num_queries
+    q = torch.arange(num_queries, device=device)[:, None] + key_offset
     k = torch.arange(num_keys, device=device)[None, :]
     return k - q
