@@ -181,6 +181,51 @@ def probes(
     }
 
 
+def cold_starts(
+    model: AvatarForcingModel,
+    files: Sequence[Path],
+    sampler: SamplerConfig | None = None,
+    seed: int = 0,
+    lead_s: float = 1.0,
+    per_conversation: int = 4,
+    noise_dbfs: float | None = None,
+) -> float:
+    """How wide the mouth opens when speech comes right after a stream starts.
+
+    For up to `per_conversation` avatar utterances per file, a fresh stream starts `lead_s` before
+    the utterance (the conversation's own audio and user motion from there on; with `noise_dbfs`,
+    white noise of that RMS level added to the avatar's audio). Returns the mean openness on the
+    utterances' open vowels, generated over true (1 = as wide as the data), pooled over all of
+    them (NaN without any). A model that infers its speaker's articulation from its own history
+    can lock into a barely-moving mouth from its first syllables, and a noise floor louder than the
+    corpus's (-80..-60 dBFS) can trigger it; lip AUC, which only ranks frames, does not show it.
+    """
+    rng = np.random.default_rng(seed)
+    generated: list[np.ndarray] = []
+    truth: list[np.ndarray] = []
+    for f in files:
+        conv = Conversation.load(f)
+        a, u, rate, fps = conv.avatar, conv.user, conv.sample_rate, conv.fps
+        spans = sorted((e.start, e.end) for e in a.events if e.kind in VOCAL and e.start >= lead_s)
+        for start, end in spans[:per_conversation]:
+            f0, f1 = round((start - lead_s) * fps), round(end * fps)
+            i0, i1 = int(f0 * rate / fps), int(f1 * rate / fps)
+            audio = a.audio[i0:i1]
+            if noise_dbfs is not None:
+                audio = audio + rng.normal(0.0, 10 ** (noise_dbfs / 20), len(audio)).astype(audio.dtype)
+            gen = animate(model, audio, rate, u.audio[i0:i1], rate, u.motion[f0:f1], sampler, seed=seed)
+            t = min(len(gen), f1 - f0)
+            lo = f0 / fps  # seconds at the stream's first frame
+            vowels = frame_mask(
+                [(p.start - lo, p.end - lo) for p in a.phones if p.phone in OPEN_VOWELS], t, fps
+            )
+            mask = vowels & frame_mask([(start - lo, end - lo)], t, fps)
+            generated.append(M.mouth_openness(gen[:t])[mask])
+            truth.append(M.mouth_openness(a.motion[f0 : f0 + t])[mask])
+    gen_all, true_all = np.concatenate(generated or [np.zeros(0)]), np.concatenate(truth or [np.zeros(0)])
+    return float(gen_all.mean() / true_all.mean()) if len(true_all) and true_all.mean() > 0 else float("nan")
+
+
 def summarize(results: Sequence[Scored], which: str) -> dict[str, float]:
     """Average per-conversation scores; pooled richness (SID) and Fréchet distance to the truth."""
     motions = [r.generated if which == "generated" else r.truth for r in results]
@@ -204,6 +249,10 @@ METRIC_DOCS: dict[str, str] = {
     "silence_closed": "fraction of the avatar's silent frames with the mouth closed (openness < 0.08)",
     "silence_openness_p95": "95th percentile of mouth openness in the avatar's silences",
     "vowel_openness_mean": "mean mouth openness on the avatar's open vowels (how wide it opens)",
+    "cold_start_openness_ratio": (
+        "open-vowel openness of utterances 1 s after a fresh stream starts, over the data's (1 = as wide)"
+    ),
+    "noisy_start_openness_ratio": "the same with white noise at -50 dBFS added to the avatar's audio",
     "rpcc_smile": "rPCC on smile: |PCC(user, generated) - PCC(user, truth)| (lower is better)",
     "rpcc_pitch": "rPCC on head pitch (lower is better)",
     "reaction_within_0_5s": (

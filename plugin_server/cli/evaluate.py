@@ -29,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from models.bundle import DEFAULT_MODEL_PATH, AvatarForcingModel
     from models.evaluation.listening import listening_probe
-    from models.evaluation.report import probes, run_model, summarize, write_report
+    from models.evaluation.report import cold_starts, probes, run_model, summarize, write_report
     from models.training.data import corpus_files
 
     paths = args.model or [str(DEFAULT_MODEL_PATH)]
@@ -60,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
         columns[label] = {
             **summarize(scored, "generated"),
             **probes(model, files[0], seed=args.seed, sampler=sampler),
+            "cold_start_openness_ratio": cold_starts(model, files[:3], sampler, args.seed),
+            "noisy_start_openness_ratio": cold_starts(model, files[:3], sampler, args.seed, noise_dbfs=-50.0),
             "listening_smile_gain": listening["listening_smile_gain"],
             "listening_onsets": listening["listening_onsets"],
         }
@@ -67,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
     columns["ground truth"] = {
         **summarize(scored, "truth"),
         # the data's own answer over the same frames: what a listening model's gain approaches
+        "cold_start_openness_ratio": 1.0,  # the data over itself
+        "noisy_start_openness_ratio": 1.0,
         "listening_smile_gain": listening["listening_truth_rise"],
         "listening_onsets": listening["listening_onsets"],
     }

@@ -135,6 +135,10 @@ def test_evaluate_writes_a_report(run: Path) -> None:
     assert set(report) == {"smoke", "ground truth"}
     assert 0.0 <= report["ground truth"]["silence_closed"] <= 1.0
     assert report["ground truth"]["lip_auc"] > 0.9  # the simulator's own mouths are in sync
+    # fresh streams started 1 s before utterances, clean and with a noise floor: the model's
+    # open-vowel openness over the data's (the data's own is 1 by definition)
+    for key in ("cold_start_openness_ratio", "noisy_start_openness_ratio"):
+        assert report["ground truth"][key] == 1.0 and report["smoke"][key] > 0.0
     md = (out / "report.md").read_text()
     assert "| lip_auc |" in md and "rpcc_smile" in md
 
