@@ -54,13 +54,22 @@ def frame_mask(spans: Sequence[tuple[float, float]], frames: int, fps: float, pa
     return mask
 
 
+def open_vowel_frames(
+    phones: Sequence[PhoneSegment], frames: int, fps: float, shift_s: float = 0.0
+) -> np.ndarray:
+    """(T,) True for frames whose centre lies in an open vowel, phone times moved by `shift_s`."""
+    return frame_mask(
+        [(p.start + shift_s, p.end + shift_s) for p in phones if p.phone in OPEN_VOWELS], frames, fps
+    )
+
+
 def lip_sync(
     motion: np.ndarray, phones: Sequence[PhoneSegment], utterances: Sequence[tuple[float, float]], fps: float
 ) -> dict[str, float]:
     """Per-utterance ROC AUC of mouth openness, open vowels vs p/b/m frames; closure in silence."""
     openness = M.mouth_openness(motion)
     t = len(motion)
-    vowels = frame_mask([(p.start, p.end) for p in phones if p.phone in OPEN_VOWELS], t, fps)
+    vowels = open_vowel_frames(phones, t, fps)
     closures = frame_mask([(p.start, p.end) for p in phones if p.phone in BILABIALS], t, fps)
     aucs = []
     for s, e in utterances:
@@ -188,20 +197,23 @@ def cold_starts(
     seed: int = 0,
     lead_s: float = 1.0,
     per_conversation: int = 4,
-    noise_dbfs: float | None = None,
-) -> float:
+    noise_dbfs: float = -50.0,
+) -> dict[str, float]:
     """How wide the mouth opens when speech comes right after a stream starts.
 
     For up to `per_conversation` avatar utterances per file, a fresh stream starts `lead_s` before
-    the utterance (the conversation's own audio and user motion from there on; with `noise_dbfs`,
-    white noise of that RMS level added to the avatar's audio). Returns the mean openness on the
-    utterances' open vowels, generated over true (1 = as wide as the data), pooled over all of
-    them (NaN without any). A model that infers its speaker's articulation from its own history
-    can lock into a barely-moving mouth from its first syllables, and a noise floor louder than the
-    corpus's (-80..-60 dBFS) can trigger it; lip AUC, which only ranks frames, does not show it.
+    the utterance (the conversation's own audio and user motion from there on), once as recorded
+    and once with white noise of RMS level `noise_dbfs` added to the avatar's audio. Returns the
+    mean openness on the utterances' open vowels, generated over true (1 = as wide as the data),
+    pooled over all of them (NaN without any): `cold_start_openness_ratio` and
+    `noisy_start_openness_ratio`. A model that infers its speaker's articulation from its own
+    history can lock into a barely-moving mouth from its first syllables, and a noise floor louder
+    than the corpus's (-80..-60 dBFS) can trigger it; lip AUC, which only ranks frames, does not
+    show it.
     """
     rng = np.random.default_rng(seed)
-    generated: list[np.ndarray] = []
+    clean: list[np.ndarray] = []
+    noisy: list[np.ndarray] = []
     truth: list[np.ndarray] = []
     for f in files:
         conv = Conversation.load(f)
@@ -211,19 +223,25 @@ def cold_starts(
             f0, f1 = round((start - lead_s) * fps), round(end * fps)
             i0, i1 = int(f0 * rate / fps), int(f1 * rate / fps)
             audio = a.audio[i0:i1]
-            if noise_dbfs is not None:
-                audio = audio + rng.normal(0.0, 10 ** (noise_dbfs / 20), len(audio)).astype(audio.dtype)
-            gen = animate(model, audio, rate, u.audio[i0:i1], rate, u.motion[f0:f1], sampler, seed=seed)
-            t = min(len(gen), f1 - f0)
+            noise = rng.normal(0.0, 10 ** (noise_dbfs / 20), len(audio)).astype(audio.dtype)
+            runs = [
+                animate(model, x, rate, u.audio[i0:i1], rate, u.motion[f0:f1], sampler, seed=seed)
+                for x in (audio, audio + noise)
+            ]
+            t = min(f1 - f0, *(len(g) for g in runs))
             lo = f0 / fps  # seconds at the stream's first frame
-            vowels = frame_mask(
-                [(p.start - lo, p.end - lo) for p in a.phones if p.phone in OPEN_VOWELS], t, fps
+            mask = open_vowel_frames(a.phones, t, fps, shift_s=-lo) & frame_mask(
+                [(start - lo, end - lo)], t, fps
             )
-            mask = vowels & frame_mask([(start - lo, end - lo)], t, fps)
-            generated.append(M.mouth_openness(gen[:t])[mask])
+            clean.append(M.mouth_openness(runs[0][:t])[mask])
+            noisy.append(M.mouth_openness(runs[1][:t])[mask])
             truth.append(M.mouth_openness(a.motion[f0 : f0 + t])[mask])
-    gen_all, true_all = np.concatenate(generated or [np.zeros(0)]), np.concatenate(truth or [np.zeros(0)])
-    return float(gen_all.mean() / true_all.mean()) if len(true_all) and true_all.mean() > 0 else float("nan")
+    true_mean = float(np.concatenate(truth).mean()) if truth and sum(map(len, truth)) else 0.0
+
+    def ratio(parts: list[np.ndarray]) -> float:
+        return float(np.concatenate(parts).mean() / true_mean) if true_mean > 0 else float("nan")
+
+    return {"cold_start_openness_ratio": ratio(clean), "noisy_start_openness_ratio": ratio(noisy)}
 
 
 def summarize(results: Sequence[Scored], which: str) -> dict[str, float]:

@@ -60,8 +60,7 @@ def run(args: argparse.Namespace) -> int:
         columns[label] = {
             **summarize(scored, "generated"),
             **probes(model, files[0], seed=args.seed, sampler=sampler),
-            "cold_start_openness_ratio": cold_starts(model, files[:3], sampler, args.seed),
-            "noisy_start_openness_ratio": cold_starts(model, files[:3], sampler, args.seed, noise_dbfs=-50.0),
+            **cold_starts(model, files[:3], sampler, args.seed),
             "listening_smile_gain": listening["listening_smile_gain"],
             "listening_onsets": listening["listening_onsets"],
         }

@@ -197,13 +197,13 @@ def _reconfigured(model: Any, items: list[str]) -> Any:
     from models.bundle import AvatarForcingModel
 
     new = AvatarForcingModel(_changed_card(model.card, items))
-    added = new.state_dict()
+    initial = new.state_dict()  # the new layout's freshly initialised weights
     try:
         missing, unexpected = new.load_state_dict(model.state_dict(), strict=False)
     except RuntimeError as e:  # a reshaped weight
         problem = str(e).splitlines()[0]
     else:
-        nonzero = [k for k in missing if bool(added[k].any())]
+        nonzero = [k for k in missing if bool(initial[k].any())]
         problem = (
             f"weights it has no place for {unexpected[:3]}"
             if unexpected
