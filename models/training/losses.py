@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -169,6 +170,26 @@ def reaction_weights(
         if lag < frames:
             span[:, lag:] = torch.maximum(span[:, lag:], onset[:, : frames - lag])
     return 1.0 + weight * span
+
+
+def viseme_frame_weights(
+    labels: torch.Tensor,  # (B, T) int64 viseme index of each frame (`models.corpus.phones.VISEMES`)
+    weights: Mapping[str, float],  # viseme name -> loss weight of its frames
+) -> torch.Tensor:  # (B, T)
+    """Per-frame loss weights (B, T): `weights[v]` on the frames labelled with viseme `v`, 1 on
+    the others. A lip closure (p/b/m, viseme "PP") lasts one to three frames, a small share of
+    any window, and what decides whether it reads as a closure is a few frames' depth; this
+    raises their share of the loss without changing the target."""
+    from models.corpus.phones import VISEMES
+
+    table = torch.ones(len(VISEMES), dtype=torch.float32, device=labels.device)
+    for name, value in weights.items():
+        if name not in VISEMES:
+            raise ValueError(f"unknown viseme {name!r}; valid: {list(VISEMES)}")
+        if not value >= 0:
+            raise ValueError(f"viseme weight of {name!r} must be >= 0 (got {value})")
+        table[VISEMES.index(name)] = float(value)
+    return table[labels.long()]
 
 
 def _velocity_errors(

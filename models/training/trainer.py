@@ -37,6 +37,7 @@ from models.training.losses import (
     finetune_loss,
     frozen_copy,
     reaction_weights,
+    viseme_frame_weights,
 )
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,8 @@ class TrainConfig:
     reaction_weight: float = 0.0  # > 0: frames 0.1-1 s after a user smile onset weigh 1 + this (df)
     reaction_windows: float = 0.0  # share of windows placed just before a user smile onset
     channel_weights: dict[str, float] = field(default_factory=dict)  # motion channel -> loss weight (df)
+    # viseme -> loss weight of the avatar's frames with that viseme (df; needs phones), e.g. {"PP": 4}
+    viseme_frame_weights: dict[str, float] = field(default_factory=dict)
     warmup: int = 0  # steps of linear learning-rate warm-up
     lr_decay: str = "constant"  # "constant" or "cosine" (to lr_floor * lr at the last step)
     lr_floor: float = 0.1
@@ -107,6 +110,13 @@ class TrainConfig:
             raise ValueError("lip_weight, viseme_weight, reaction_weight and warmup must be >= 0")
         if not 0.0 <= self.reaction_windows <= 1.0:
             raise ValueError(f"reaction_windows must be in [0, 1] (got {self.reaction_windows})")
+        from models.corpus.phones import VISEMES
+
+        for name, value in self.viseme_frame_weights.items():
+            if name not in VISEMES:
+                raise ValueError(f"unknown viseme {name!r} in viseme_frame_weights; valid: {list(VISEMES)}")
+            if not value >= 0:
+                raise ValueError(f"viseme_frame_weights[{name!r}] must be >= 0 (got {value})")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -170,6 +180,20 @@ class TrainStep(nn.Module):
         smile = (batch.user_motion[..., idx] * std + mean).mean(dim=-1)  # (B, W) raw 0..1
         return reaction_weights(smile, self.model.card.fps, self.config.reaction_weight)
 
+    def _frame_weights(self, batch: Batch) -> torch.Tensor | None:
+        """(B, W) per-frame diffusion-loss weights: the reaction weights times the viseme
+        weights of the avatar's frames, or None when both are plain."""
+        w = self._reaction_weights(batch)
+        if not self.config.viseme_frame_weights:
+            return w
+        if batch.avatar_visemes is None:
+            raise ValueError(
+                "viseme_frame_weights need phone labels: train on a corpus folder, or pack it again "
+                "(feature packs made before format /2 carry no phones)"
+            )
+        v = viseme_frame_weights(batch.avatar_visemes, self.config.viseme_frame_weights)
+        return v if w is None else w * v
+
     def encode(self, batch: Batch) -> Conditions:
         return self.model.conditions(batch.avatar_feats, batch.user_feats, batch.user_motion, batch.burn_in)
 
@@ -184,7 +208,7 @@ class TrainStep(nn.Module):
                 generator=gen,
                 cond_chunk=self.chunk,
                 norm=self.config.df_norm,
-                frame_weight=self._reaction_weights(batch),
+                frame_weight=self._frame_weights(batch),
                 channel_weight=self.channel_weight,
             )
             stats = {"df_loss": float(loss.detach())}

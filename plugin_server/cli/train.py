@@ -86,6 +86,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "repeatable",
     )
     p.add_argument(
+        "--viseme-frame-weight",
+        action="append",
+        default=[],
+        metavar="VISEME=W",
+        help="stage 1: the avatar's frames with that viseme weigh W in the diffusion loss (default 1), "
+        "e.g. PP=4 for the p/b/m closures; needs phone labels (a corpus folder or a pack of format /2); "
+        "repeatable",
+    )
+    p.add_argument(
         "--max-minutes",
         type=float,
         default=0.0,
@@ -160,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
         reaction_weight=args.reaction_weight if args.stage == "df" else 0.0,
         reaction_windows=args.reaction_windows,
         channel_weights=_channel_weights(args.channel_weight),
+        viseme_frame_weights=_viseme_frame_weights(args.viseme_frame_weight) if args.stage == "df" else {},
         warmup=args.warmup,
         lr_decay=args.lr_decay,
         ema=args.ema,
@@ -260,3 +270,23 @@ def _heldout_check(args: argparse.Namespace, model: Any, config: Any) -> Any:
     return HeldoutCheck(
         model, files, config.window, config.burn_in, norm=config.df_norm, chunk=config.cond_chunk
     )
+
+
+def _viseme_frame_weights(items: list[str]) -> dict[str, float]:
+    """`--viseme-frame-weight VISEME=W` options as {viseme: weight} (SystemExit on bad ones)."""
+    from models.corpus.phones import VISEMES
+
+    out: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = -1.0
+        if not sep or name not in VISEMES or not weight >= 0:
+            raise SystemExit(
+                f"--viseme-frame-weight wants VISEME=W with a viseme of {', '.join(VISEMES)} "
+                f"and a number >= 0; got {item!r}"
+            )
+        out[name] = weight
+    return out

@@ -529,6 +529,22 @@ def test_reaction_weights_mark_the_frames_after_a_smile_onset() -> None:
     assert torch.all(w[1] == 1.0)
 
 
+def test_viseme_frame_weights_weigh_the_frames_of_each_named_viseme() -> None:
+    from models.corpus.phones import VISEMES
+    from models.training.losses import viseme_frame_weights
+
+    pp, aa = VISEMES.index("PP"), VISEMES.index("aa")
+    labels = torch.tensor([[0, pp, pp, aa, 0], [aa, aa, 0, pp, 0]])
+    w = viseme_frame_weights(labels, {"PP": 5.0, "aa": 0.5})
+    assert w.shape == (2, 5)
+    assert w.tolist() == [[1.0, 5.0, 5.0, 0.5, 1.0], [0.5, 0.5, 1.0, 5.0, 1.0]]
+    assert torch.equal(viseme_frame_weights(labels, {}), torch.ones(2, 5))
+    with pytest.raises(ValueError, match=r"unknown viseme 'P'.*'PP'"):
+        viseme_frame_weights(labels, {"P": 2.0})
+    with pytest.raises(ValueError, match=">= 0"):
+        viseme_frame_weights(labels, {"PP": -1.0})
+
+
 def test_channel_weights_scale_each_channels_share_of_the_loss() -> None:
     model = make_model(0)
     x, _, cond, ref = make_batch(2, 10)

@@ -14,7 +14,7 @@ import torch
 from models.bundle import AvatarForcingModel, default_card
 from models.corpus.conversation import ProceduralVoice, simulate_conversation
 from models.training.data import WindowSampler, corpus_files, fit_stats, load_examples
-from models.training.trainer import TrainConfig, talking_only_motion, train
+from models.training.trainer import TrainConfig, TrainStep, talking_only_motion, train
 from plugin_server.cli import main
 
 REPO = Path(__file__).resolve().parents[3]
@@ -324,3 +324,40 @@ def test_viseme_loss_trains_from_phone_labels_and_resumes(corpus: Path, tmp_path
         train(AvatarForcingModel(default_card(stats)), unlabelled, cfg, tmp_path / "b", "cpu", progress=False)
     with pytest.raises(ValueError, match="viseme_weight"):
         TrainConfig(viseme_weight=-1.0)
+
+
+def test_viseme_frame_weights_are_recorded_and_need_phone_labels(corpus: Path, tmp_path: Path) -> None:
+    args = ["train", "--corpus", str(corpus), "--steps", "1", "--batch-size", "1", "--window", "20"]
+    out = tmp_path / "vw"
+    assert main([*args, "--out", str(out), "--viseme-frame-weight", "PP=4", "--device", "cpu"]) == 0
+    card = AvatarForcingModel.load(out / "model.pt").card
+    assert card.training["stage_df"]["config"]["viseme_frame_weights"] == {"PP": 4.0}
+    for bad in ("pp=4", "PP", "PP=-1", "PP=x"):
+        with pytest.raises(SystemExit, match="VISEME=W with a viseme of sil, PP"):
+            main([*args, "--out", str(tmp_path / "bad"), "--viseme-frame-weight", bad])
+    with pytest.raises(ValueError, match="unknown viseme 'XX'"):
+        TrainConfig(viseme_frame_weights={"XX": 1.0})
+    # the weights change the loss of a batch with p/b/m frames, and only through those frames
+    front = default_card().front_end
+    examples = load_examples(corpus_files(corpus), front)
+    stats = fit_stats(examples)
+    batch = WindowSampler(examples, stats, 50, 4).sample(4, np.random.default_rng(0))
+    assert batch.avatar_visemes is not None and (batch.avatar_visemes == 1).any()
+    model = AvatarForcingModel(default_card(stats))
+
+    def loss(weights: dict[str, float]) -> float:
+        cfg = TrainConfig(window=50, burn_in=4, viseme_frame_weights=weights)
+        return float(TrainStep(model, cfg, None)(batch, torch.Generator().manual_seed(3))[0].detach())
+
+    plain = loss({})
+    assert loss({"PP": 1.0}) == pytest.approx(plain)
+    assert loss({"PP": 20.0}) > plain
+    # packs from before phone labels cannot weigh visemes: a clear error, not a silent plain loss
+    pack = tmp_path / "c.pack.xz"
+    assert main(["pack", "--corpus", str(corpus), "--out", str(pack)]) == 0
+    old = load_examples([_old_pack(pack, tmp_path / "old.pack.xz")], front)
+    unlabelled = WindowSampler(old, stats, 20, 4).sample(2, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="viseme_frame_weights need phone labels"):
+        TrainStep(model, TrainConfig(window=20, burn_in=4, viseme_frame_weights={"PP": 2.0}), None)(
+            unlabelled, torch.Generator().manual_seed(0)
+        )
