@@ -18,7 +18,7 @@ Listening: a tilted, slightly forward-leaning posture; gaze on the partner with 
 away; nods (1-3 down-up cycles, 1.8-3.2 Hz, 2-6 deg) at the partner's pauses (backchannel
 opportunities) with probability `nod_propensity`, after the persona's reaction delay, with every
 own verbal backchannel, and rarely during the partner's speech; smile mirroring (a partner smile
-is answered after 0.15-0.45 s with probability `smile_propensity`, 0.55-0.95); a smile when the partner laughs
+is answered after 0.1-0.3 s with probability `smile_propensity`, 0.7-1.0); a smile when the partner laughs
 and this person does not laugh back; brow raises at the partner's questions and strong accents.
 Laughing (own laugh events, with their burst times): a broad Duchenne smile (cheek and eye
 squint), a jaw-open pulse per "ha" burst, the head thrown back or forward with a bob per burst,
@@ -101,7 +101,7 @@ class Persona:
 
     Ranges drawn by `sample`: expressivity 0.4-1.4 (facial expression gain); head_motion
     0.3-1.8 (head movement gain; low = a calm receptionist); nod_propensity 0.2-0.95 (P(nod) at a
-    partner pause); smile_propensity 0.55-0.95 (P(mirror a smile)); laugh_propensity 0.1-0.8
+    partner pause); smile_propensity 0.7-1.0 (P(mirror a smile)); laugh_propensity 0.1-0.8
     (P(laugh back)); backchannel_propensity 0.1-0.7 (P(verbal backchannel) at a partner pause);
     blink_rate 8-30 per minute; gaze_aversion 0.2-0.8 (P(look away) at a phrase start while
     speaking); reaction_delay 0.25-0.5 s mean, reaction_jitter 0.04-0.12 s std; brow_activity
@@ -144,7 +144,7 @@ class Persona:
             expressivity=float(rng.uniform(0.4, 1.4)),
             head_motion=float(np.clip(rng.lognormal(0.0, 0.4), 0.3, 1.8)),
             nod_propensity=float(rng.uniform(0.2, 0.95)),
-            smile_propensity=float(rng.uniform(0.55, 0.95)),
+            smile_propensity=float(rng.uniform(0.7, 1.0)),
             laugh_propensity=float(rng.uniform(0.1, 0.8)),
             backchannel_propensity=float(rng.uniform(0.1, 0.7)),
             blink_rate=float(rng.uniform(8.0, 30.0)),
@@ -761,8 +761,11 @@ def _laughs(ctx: _Ctx, rng: np.random.Generator, own: PersonSignals) -> None:
             _add(ctx, "HeadY", 0.1 * bob)
 
 
-MIRROR_DELAY = (0.15, 0.45)  # s from the partner's smile (or laugh) to the answering smile
-MIRROR_RISE = (0.2, 0.45)  # s the answering smile takes to rise
+# The product answers a user's smile within about half a second in most cases (the listener's
+# facial mimicry); corpus v3 draws the answers accordingly (v2: delay 0.15-0.45 s, rise 0.2-0.45 s,
+# smile_propensity 0.55-0.95, so the data itself answered only 41 % of smiles within 0.5 s).
+MIRROR_DELAY = (0.1, 0.3)  # s from the partner's smile (or laugh) to the answering smile
+MIRROR_RISE = (0.15, 0.3)  # s the answering smile takes to rise
 
 
 def _smiles(
@@ -790,8 +793,9 @@ def _smiles(
         if rng.random() >= prob:
             continue
         # Facial mimicry: a smile answers the partner's within about half a second, most of the
-        # time (smile_propensity 0.55-0.95), rising quickly (MIRROR_RISE).
-        delay = p.draw_delay(rng, *MIRROR_DELAY)
+        # time (smile_propensity 0.7-1.0), rising quickly (MIRROR_RISE).
+        # mimicry is quicker than a deliberate reaction: 0.6 x this person's reaction delay
+        delay = float(np.clip(0.6 * p.draw_delay(rng), *MIRROR_DELAY))
         amp = float(np.clip(partner_amp * rng.uniform(0.6, 1.2) * p.expressivity, 0.15, 0.9))
         dur = float(np.clip(e.duration * rng.uniform(0.7, 1.3), 0.8, 4.0))
         plan.append((e.start + delay, e.start + delay + dur, amp, f"mirror:{e.kind}"))

@@ -24,7 +24,7 @@ Turn-taking plan (probabilities per turn or sentence; ranges are uniform draws):
   mirrors them.
 
 Levels: each person has a speech level of -26..-16 dBFS RMS (+-2 dB per utterance, backchannels
-a little softer) and a faint noise floor (-80..-60 dBFS).
+a little softer) and a noise floor of -80..-45 dBFS (quiet studio to laptop microphone).
 
 Storage (`Conversation.save` / `Conversation.load`): ONE compressed .npz holding
 ``avatar_audio`` / ``user_audio`` (N,) float32, ``avatar_motion`` / ``user_motion`` (T, 58)
@@ -917,7 +917,9 @@ def simulate_conversation(
              "source": pl.utt.source, "interrupted": bool(pl.meta.get("interrupted", False))}
         )  # fmt: skip
     for p in PEOPLE:
-        floor = 10 ** (r_noise.uniform(-80, -60) / 20)
+        # a microphone's noise floor: quiet studio to laptop microphone (v2: -80..-60; a louder
+        # floor than any seen in training made models shut their mouths on real recordings)
+        floor = 10 ** (r_noise.uniform(-80, -45) / 20)
         audio[p] += floor * r_noise.standard_normal(n)
         np.clip(audio[p], -1.0, 1.0, out=audio[p])
 

@@ -240,7 +240,7 @@ def test_smile_mirroring_delay() -> None:
                 i0, i1 = int((s + min(after)) * FPS), int((s + min(after) + 0.7) * FPS)
                 assert smile[i0:i1].max() > rest + 0.1
         delays_a = np.array(delays)
-        assert np.mean((delays_a >= 0.15 - 1e-6) & (delays_a <= 0.45 + 1e-6)) >= 0.9, delays
+        assert np.mean((delays_a >= 0.1 - 1e-6) & (delays_a <= 0.3 + 1e-6)) >= 0.9, delays
     # a low propensity mirrors fewer smiles than a high one
     low = Persona.sample(np.random.default_rng(5))
     low.smile_propensity = 0.1
@@ -385,7 +385,8 @@ def test_events_match_audio_energy(conv: Conversation) -> None:
             quiet &= ~((t > e.start - 0.2) & (t < e.end + 0.2))
             if inside.sum() >= 2:
                 assert np.median(rms[inside]) > 10 ** (-42 / 20), e
-        assert np.percentile(rms[quiet], 99) < 10 ** (-50 / 20)
+        # between vocal events only the microphone's noise floor (at most -45 dBFS) and breaths
+        assert np.percentile(rms[quiet], 99) < 10 ** (-44 / 20)
 
 
 def test_silent_person_keeps_lips_still(conv: Conversation) -> None:
@@ -415,7 +416,7 @@ def test_shared_laughs_and_interruptions(conv: Conversation) -> None:
         seg = tr.audio[a : a + 1600]
         nxt = [o.start for o in tr.events_of("speech", "backchannel", "laugh") if o.start > e.end]
         if not nxt or nxt[0] > e.end + 0.2:
-            assert np.sqrt(np.mean(seg.astype(float) ** 2)) < 10 ** (-50 / 20)
+            assert np.sqrt(np.mean(seg.astype(float) ** 2)) < 10 ** (-44 / 20)  # the noise floor only
     assert cut and conv.meta["plan"]["interruptions"] == len(cut)
 
 
