@@ -114,6 +114,7 @@ def diffusion_forcing_loss(
     norm: str = "l1",
     frame_weight: torch.Tensor | None = None,  # (B, T) extra per-frame weights (1 = plain)
     channel_weight: torch.Tensor | None = None,  # (D,) per-channel weights (1 = plain)
+    element_weight: torch.Tensor | None = None,  # (B, T, D) extra weights per frame and channel
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Stage-1 diffusion-forcing flow-matching loss.
 
@@ -143,6 +144,8 @@ def diffusion_forcing_loss(
         w = w * frame_weight.to(err.dtype)
     if channel_weight is not None:
         err = err * channel_weight.to(err)  # (B, T, D)
+    if element_weight is not None:
+        err = err * element_weight.to(err)  # (B, T, D)
     per_sample = (err * w[..., None]).mean(dim=(1, 2))  # (B,)
     return per_sample.mean(), per_sample
 

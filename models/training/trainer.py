@@ -87,7 +87,8 @@ class TrainConfig:
     reaction_weight: float = 0.0  # > 0: frames 0.1-1 s after a user smile onset weigh 1 + this (df)
     reaction_windows: float = 0.0  # share of windows placed just before a user smile onset
     channel_weights: dict[str, float] = field(default_factory=dict)  # motion channel -> loss weight (df)
-    # viseme -> loss weight of the avatar's frames with that viseme (df; needs phones), e.g. {"PP": 4}
+    # viseme -> loss weight of the avatar's mouth channels on its frames with that viseme
+    # (df; needs phones), e.g. {"PP": 4}
     viseme_frame_weights: dict[str, float] = field(default_factory=dict)
     warmup: int = 0  # steps of linear learning-rate warm-up
     lr_decay: str = "constant"  # "constant" or "cosine" (to lr_floor * lr at the last step)
@@ -144,6 +145,11 @@ class TrainStep(nn.Module):
         )
         dim_cond = model.card.generator.dim_cond
         self.viseme_head = VisemeHead(dim_cond) if config.stage == "df" and config.viseme_weight > 0 else None
+        self._mouth = mouth_channel_indices()
+        if config.viseme_frame_weights and model.card.stats.dim != ARKIT_DIM:
+            raise ValueError(
+                "viseme_frame_weights weigh the ARKit mouth channels; this model's motion space is not arkit"
+            )
 
     def heads(self) -> dict[str, nn.Module]:
         """The auxiliary heads being trained, by the name their state is saved under."""
@@ -180,19 +186,22 @@ class TrainStep(nn.Module):
         smile = (batch.user_motion[..., idx] * std + mean).mean(dim=-1)  # (B, W) raw 0..1
         return reaction_weights(smile, self.model.card.fps, self.config.reaction_weight)
 
-    def _frame_weights(self, batch: Batch) -> torch.Tensor | None:
-        """(B, W) per-frame diffusion-loss weights: the reaction weights times the viseme
-        weights of the avatar's frames, or None when both are plain."""
-        w = self._reaction_weights(batch)
+    def _mouth_weights(self, batch: Batch) -> torch.Tensor | None:
+        """(B, W, D) diffusion-loss weights: on the mouth channels (those speech drives,
+        `mouth_channel_indices`) of the avatar's frames, the weight of that frame's viseme; 1
+        elsewhere, so the head and the rest of the face keep their plain loss. None when plain."""
         if not self.config.viseme_frame_weights:
-            return w
+            return None
         if batch.avatar_visemes is None:
             raise ValueError(
                 "viseme_frame_weights need phone labels: train on a corpus folder, or pack it again "
                 "(feature packs made before format /2 carry no phones)"
             )
-        v = viseme_frame_weights(batch.avatar_visemes, self.config.viseme_frame_weights)
-        return v if w is None else w * v
+        motion = batch.avatar_motion
+        v = viseme_frame_weights(batch.avatar_visemes, self.config.viseme_frame_weights)  # (B, W)
+        out = torch.ones_like(motion)  # (B, W, D)
+        out[..., self._mouth] = v.to(out)[..., None]
+        return out
 
     def encode(self, batch: Batch) -> Conditions:
         return self.model.conditions(batch.avatar_feats, batch.user_feats, batch.user_motion, batch.burn_in)
@@ -208,7 +217,8 @@ class TrainStep(nn.Module):
                 generator=gen,
                 cond_chunk=self.chunk,
                 norm=self.config.df_norm,
-                frame_weight=self._frame_weights(batch),
+                frame_weight=self._reaction_weights(batch),
+                element_weight=self._mouth_weights(batch),
                 channel_weight=self.channel_weight,
             )
             stats = {"df_loss": float(loss.detach())}

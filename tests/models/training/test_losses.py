@@ -529,6 +529,25 @@ def test_reaction_weights_mark_the_frames_after_a_smile_onset() -> None:
     assert torch.all(w[1] == 1.0)
 
 
+def test_element_weights_scale_each_frame_and_channels_share_of_the_loss() -> None:
+    model = make_model(0)
+    x, _, cond, ref = make_batch(2, 10)
+    draw = draw_noise(x, CFG, gen(1))
+
+    def loss(**kw: torch.Tensor) -> torch.Tensor:
+        return diffusion_forcing_loss(model, x, cond, ref, draw=draw, dropout=False, **kw)[0]
+
+    plain = loss()
+    ones = torch.ones_like(x)
+    assert torch.allclose(loss(element_weight=ones), plain)
+    assert torch.allclose(loss(element_weight=3 * ones), 3 * plain)
+    one = torch.zeros_like(x)
+    one[1, 4, 2] = 1.0  # a single element of the second sample
+    part = loss(element_weight=one)
+    assert 0 < part < plain
+    assert torch.allclose(loss(element_weight=ones + one), plain + part)
+
+
 def test_viseme_frame_weights_weigh_the_frames_of_each_named_viseme() -> None:
     from models.corpus.phones import VISEMES
     from models.training.losses import viseme_frame_weights

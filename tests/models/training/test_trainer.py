@@ -13,6 +13,7 @@ import torch
 
 from models.bundle import AvatarForcingModel, default_card
 from models.corpus.conversation import ProceduralVoice, simulate_conversation
+from models.training.auxiliary import mouth_channel_indices
 from models.training.data import WindowSampler, corpus_files, fit_stats, load_examples
 from models.training.trainer import TrainConfig, TrainStep, talking_only_motion, train
 from plugin_server.cli import main
@@ -352,6 +353,15 @@ def test_viseme_frame_weights_are_recorded_and_need_phone_labels(corpus: Path, t
     plain = loss({})
     assert loss({"PP": 1.0}) == pytest.approx(plain)
     assert loss({"PP": 20.0}) > plain
+    # only the mouth channels of the p/b/m frames are weighed: the head keeps its plain loss
+    step = TrainStep(model, TrainConfig(window=50, burn_in=4, viseme_frame_weights={"PP": 6.0}), None)
+    w = step._mouth_weights(batch)  # (B, W, D)
+    assert w is not None and w.shape == batch.avatar_motion.shape
+    mouth = mouth_channel_indices()
+    others = [i for i in range(w.shape[-1]) if i not in mouth]
+    pp = batch.avatar_visemes == 1
+    assert torch.all(w[..., others] == 1.0) and torch.all(w[~pp] == 1.0)
+    assert torch.all(w[pp][:, mouth] == 6.0)
     # packs from before phone labels cannot weigh visemes: a clear error, not a silent plain loss
     pack = tmp_path / "c.pack.xz"
     assert main(["pack", "--corpus", str(corpus), "--out", str(pack)]) == 0
