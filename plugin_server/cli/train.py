@@ -6,6 +6,7 @@ import argparse
 import logging
 import shlex
 import sys
+from collections.abc import Callable
 from typing import Any
 
 HELP = "train the motion generator on a corpus (stage 1 diffusion forcing, stage 2 DPO); resumable"
@@ -231,28 +232,40 @@ def _reconfigured(model: Any, items: list[str]) -> Any:
     return new.eval()
 
 
-def _channel_weights(items: list[str]) -> dict[str, float]:
-    """`--channel-weight NAME=W` options as {canonical ARKit name: weight} (SystemExit on bad ones)."""
-    from models.motion.arkit import CHANNELS, canonical_name
-
+def _named_weights(
+    option: str, items: list[str], resolve: Callable[[str], str], metavar: str
+) -> dict[str, float]:
+    """`option NAME=W` items as {resolve(NAME): W}; SystemExit naming the bad item. `resolve`
+    raises KeyError with a message listing the valid names."""
     out: dict[str, float] = {}
     for item in items:
         name, sep, value = item.partition("=")
         try:
-            key = canonical_name(name)
-        except KeyError as e:
-            raise SystemExit(f"--channel-weight {item!r}: {e.args[0]}") from None
-        try:
-            weight = float(value)
+            weight = float(value) if sep else float("nan")
         except ValueError:
-            raise SystemExit(
-                f"--channel-weight wants CHANNEL=W with an ARKit channel ({', '.join(CHANNELS[:3])}, ...) "
-                f"and a number >= 0; got {item!r}"
-            ) from None
-        if not sep or weight < 0:
-            raise SystemExit(f"--channel-weight wants CHANNEL=W with W >= 0; got {item!r}")
-        out[key] = weight
+            weight = float("nan")
+        if not weight >= 0:
+            raise SystemExit(f"{option} wants {metavar} with a number W >= 0; got {item!r}")
+        try:
+            out[resolve(name)] = weight
+        except KeyError as e:
+            raise SystemExit(f"{option} {item!r}: {e.args[0]}") from None
     return out
+
+
+def _channel_weights(items: list[str]) -> dict[str, float]:
+    """`--channel-weight NAME=W` options as {canonical ARKit name: weight} (SystemExit on bad ones)."""
+    from models.motion.arkit import canonical_name
+
+    return _named_weights("--channel-weight", items, canonical_name, "CHANNEL=W (an ARKit channel)")
+
+
+def _viseme(name: str) -> str:
+    from models.corpus.phones import VISEMES
+
+    if name not in VISEMES:
+        raise KeyError(f"unknown viseme {name!r}; valid: {', '.join(VISEMES)}")
+    return name
 
 
 def _heldout_check(args: argparse.Namespace, model: Any, config: Any) -> Any:
@@ -274,19 +287,4 @@ def _heldout_check(args: argparse.Namespace, model: Any, config: Any) -> Any:
 
 def _viseme_frame_weights(items: list[str]) -> dict[str, float]:
     """`--viseme-frame-weight VISEME=W` options as {viseme: weight} (SystemExit on bad ones)."""
-    from models.corpus.phones import VISEMES
-
-    out: dict[str, float] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        try:
-            weight = float(value)
-        except ValueError:
-            weight = -1.0
-        if not sep or name not in VISEMES or not weight >= 0:
-            raise SystemExit(
-                f"--viseme-frame-weight wants VISEME=W with a viseme of {', '.join(VISEMES)} "
-                f"and a number >= 0; got {item!r}"
-            )
-        out[name] = weight
-    return out
+    return _named_weights("--viseme-frame-weight", items, _viseme, "VISEME=W (a viseme)")

@@ -333,8 +333,10 @@ def test_viseme_frame_weights_are_recorded_and_need_phone_labels(corpus: Path, t
     assert main([*args, "--out", str(out), "--viseme-frame-weight", "PP=4", "--device", "cpu"]) == 0
     card = AvatarForcingModel.load(out / "model.pt").card
     assert card.training["stage_df"]["config"]["viseme_frame_weights"] == {"PP": 4.0}
-    for bad in ("pp=4", "PP", "PP=-1", "PP=x"):
-        with pytest.raises(SystemExit, match="VISEME=W with a viseme of sil, PP"):
+    with pytest.raises(SystemExit, match="unknown viseme 'pp'; valid: sil, PP"):
+        main([*args, "--out", str(tmp_path / "bad"), "--viseme-frame-weight", "pp=4"])
+    for bad in ("PP", "PP=-1", "PP=x"):
+        with pytest.raises(SystemExit, match=r"--viseme-frame-weight wants VISEME=W .*>= 0"):
             main([*args, "--out", str(tmp_path / "bad"), "--viseme-frame-weight", bad])
     with pytest.raises(ValueError, match="unknown viseme 'XX'"):
         TrainConfig(viseme_frame_weights={"XX": 1.0})
