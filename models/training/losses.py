@@ -175,6 +175,21 @@ def reaction_weights(
     return 1.0 + weight * span
 
 
+def viseme_weight_table(weights: Mapping[str, float]) -> torch.Tensor:  # (len(VISEMES),)
+    """The loss weight of each viseme (`models.corpus.phones.VISEMES` order): `weights[v]` for
+    the named ones, 1 for the others. ValueError for an unknown name or a negative weight."""
+    from models.corpus.phones import VISEMES
+
+    table = torch.ones(len(VISEMES), dtype=torch.float32)
+    for name, value in weights.items():
+        if name not in VISEMES:
+            raise ValueError(f"unknown viseme {name!r}; valid: {list(VISEMES)}")
+        if not value >= 0:
+            raise ValueError(f"viseme weight of {name!r} must be >= 0 (got {value})")
+        table[VISEMES.index(name)] = float(value)
+    return table
+
+
 def viseme_frame_weights(
     labels: torch.Tensor,  # (B, T) int64 viseme index of each frame (`models.corpus.phones.VISEMES`)
     weights: Mapping[str, float],  # viseme name -> loss weight of its frames
@@ -183,16 +198,7 @@ def viseme_frame_weights(
     the others. A lip closure (p/b/m, viseme "PP") lasts one to three frames, a small share of
     any window, and what decides whether it reads as a closure is a few frames' depth; this
     raises their share of the loss without changing the target."""
-    from models.corpus.phones import VISEMES
-
-    table = torch.ones(len(VISEMES), dtype=torch.float32, device=labels.device)
-    for name, value in weights.items():
-        if name not in VISEMES:
-            raise ValueError(f"unknown viseme {name!r}; valid: {list(VISEMES)}")
-        if not value >= 0:
-            raise ValueError(f"viseme weight of {name!r} must be >= 0 (got {value})")
-        table[VISEMES.index(name)] = float(value)
-    return table[labels.long()]
+    return viseme_weight_table(weights).to(labels.device)[labels.long()]
 
 
 def _velocity_errors(

@@ -38,6 +38,7 @@ from models.training.losses import (
     frozen_copy,
     reaction_weights,
     viseme_frame_weights,
+    viseme_weight_table,
 )
 
 log = logging.getLogger(__name__)
@@ -111,13 +112,7 @@ class TrainConfig:
             raise ValueError("lip_weight, viseme_weight, reaction_weight and warmup must be >= 0")
         if not 0.0 <= self.reaction_windows <= 1.0:
             raise ValueError(f"reaction_windows must be in [0, 1] (got {self.reaction_windows})")
-        from models.corpus.phones import VISEMES
-
-        for name, value in self.viseme_frame_weights.items():
-            if name not in VISEMES:
-                raise ValueError(f"unknown viseme {name!r} in viseme_frame_weights; valid: {list(VISEMES)}")
-            if not value >= 0:
-                raise ValueError(f"viseme_frame_weights[{name!r}] must be >= 0 (got {value})")
+        viseme_weight_table(self.viseme_frame_weights)  # ValueError naming a bad viseme or weight
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

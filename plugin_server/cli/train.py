@@ -91,9 +91,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="VISEME=W",
-        help="stage 1: the avatar's frames with that viseme weigh W in the diffusion loss (default 1), "
-        "e.g. PP=4 for the p/b/m closures; needs phone labels (a corpus folder or a pack of format /2); "
-        "repeatable",
+        help="stage 1: on the avatar's frames with that viseme, the mouth channels weigh W in the "
+        "diffusion loss (default 1), e.g. PP=6 for the p/b/m closures; needs phone labels (a corpus "
+        "folder or a pack of format /2); repeatable",
     )
     p.add_argument(
         "--max-minutes",
