@@ -208,8 +208,8 @@ def cold_starts(
     pooled over all of them (NaN without any): `cold_start_openness_ratio` and
     `noisy_start_openness_ratio`. A model that infers its speaker's articulation from its own
     history can lock into a barely-moving mouth from its first syllables, and a noise floor louder
-    than the corpus's (-80..-60 dBFS) can trigger it; lip AUC, which only ranks frames, does not
-    show it.
+    than the training corpus held (v2: -80..-60 dBFS) can trigger it; lip AUC, which only ranks
+    frames, does not show it.
     """
     rng = np.random.default_rng(seed)
     clean: list[np.ndarray] = []
