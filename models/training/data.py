@@ -128,15 +128,29 @@ def _conversation_features(f: Path, front_end: FrontEndConfig) -> tuple[dict, di
     return feats, motion, visemes
 
 
+def corpora_files(corpora: Sequence[str | Path]) -> list[Path]:
+    """The files of several corpora (folders, packs or single conversations), in the given order;
+    a file named twice (the same corpus given twice) is an error, not double weight."""
+    files = [f for c in corpora for f in corpus_files(c)]
+    seen: set[Path] = set()
+    for f in files:
+        key = f.resolve()
+        if key in seen:
+            raise ValueError(f"{f} is in more than one of the corpora given ({', '.join(map(str, corpora))})")
+        seen.add(key)
+    return files
+
+
 def load_examples(files: Sequence[Path], front_end: FrontEndConfig, progress: bool = False) -> list[Example]:
-    """Examples of conversation files (.npz), or of a feature pack (PACK_SUFFIX) made by
-    `save_pack` with the same front end."""
-    if len(files) == 1 and str(files[0]).endswith(PACK_SUFFIX):
-        return load_pack(files[0], front_end)
+    """Examples of conversation files (.npz) and feature packs (PACK_SUFFIX, made by `save_pack`
+    with the same front end), in any mix."""
     examples: list[Example] = []
-    for f in tqdm(files, desc="features", unit="conv", disable=not progress):
-        feats, motion, visemes = _conversation_features(f, front_end)
-        examples.extend(_both_directions(f.stem, feats, motion, visemes))
+    for f in tqdm(files, desc="features", unit="conv", disable=not progress or len(files) == 1):
+        if str(f).endswith(PACK_SUFFIX):
+            examples.extend(load_pack(f, front_end))
+            continue
+        feats, motion, visemes = _conversation_features(Path(f), front_end)
+        examples.extend(_both_directions(Path(f).stem, feats, motion, visemes))
     return examples
 
 

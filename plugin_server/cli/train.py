@@ -14,7 +14,13 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--corpus", required=True, help="folder of conversations made by `avatar-forcing corpus`")
+    p.add_argument(
+        "--corpus",
+        required=True,
+        action="append",
+        help="folder of conversations made by `avatar-forcing corpus`, or a feature pack (`avatar-forcing "
+        "pack`); repeat it to train on several (e.g. a new corpus beside an older one)",
+    )
     p.add_argument("--out", required=True, help="output folder: model.pt, train_state.pt (resume), log.jsonl")
     p.add_argument("--stage", choices=["df", "dpo"], default="df")
     p.add_argument("--init", help="start from this checkpoint (required for --stage dpo: the stage-1 model)")
@@ -122,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     from models.bundle import AvatarForcingModel, default_card
     from models.training.data import (
         WindowSampler,
-        corpus_files,
+        corpora_files,
         fit_stats,
         load_examples,
         smile_onset_focus,
@@ -135,7 +141,10 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(
             "--stage dpo needs --init: the stage-1 checkpoint (it is also the frozen DPO reference)"
         )
-    files = corpus_files(args.corpus)
+    try:
+        files = corpora_files(args.corpus)
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"--corpus: {e}") from None
     if args.init:
         model = AvatarForcingModel.load(args.init)
         if args.generator_set:
@@ -180,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
     sampler = WindowSampler(examples, model.card.stats, config.window, config.burn_in, focus)
     provenance = {
         "command": "avatar-forcing " + shlex.join(getattr(args, "argv", None) or sys.argv[1:]),
-        "corpus": describe_corpus(files),
+        "corpus": {**describe_corpus(files), "sources": list(args.corpus)},
     }
     check = _heldout_check(args, model, config) if args.heldout else None
     path = train(

@@ -14,7 +14,7 @@ import torch
 from models.bundle import AvatarForcingModel, default_card
 from models.corpus.conversation import ProceduralVoice, simulate_conversation
 from models.training.auxiliary import mouth_channel_indices
-from models.training.data import WindowSampler, corpus_files, fit_stats, load_examples
+from models.training.data import WindowSampler, corpora_files, corpus_files, fit_stats, load_examples
 from models.training.trainer import TrainConfig, TrainStep, talking_only_motion, train
 from plugin_server.cli import main
 
@@ -373,3 +373,23 @@ def test_viseme_frame_weights_are_recorded_and_need_phone_labels(corpus: Path, t
         TrainStep(model, TrainConfig(window=20, burn_in=4, viseme_frame_weights={"PP": 2.0}), None)(
             unlabelled, torch.Generator().manual_seed(0)
         )
+
+
+def test_several_corpora_train_together(corpus: Path, tmp_path: Path) -> None:
+    """`--corpus` repeats: a pack and a folder in one run; the same corpus twice is refused."""
+    front = default_card().front_end
+    pack = tmp_path / "c.pack.xz"
+    assert main(["pack", "--corpus", str(corpus), "--out", str(pack), "--limit", "1"]) == 0
+    files = corpora_files([pack, corpus])
+    examples = load_examples(files, front)
+    assert len(files) == 1 + len(corpus_files(corpus))
+    assert len(examples) == 2 * (1 + len(corpus_files(corpus)))  # each conversation both ways
+    with pytest.raises(ValueError, match="more than one of the corpora"):
+        corpora_files([corpus, corpus])
+    out = tmp_path / "run"
+    args = ["train", "--corpus", str(pack), "--corpus", str(corpus), "--out", str(out), "--steps", "1"]
+    assert main([*args, "--batch-size", "1", "--window", "20", "--device", "cpu"]) == 0
+    record = AvatarForcingModel.load(out / "model.pt").card.training["stage_df"]
+    assert record["corpus"]["sources"] == [str(pack), str(corpus)]
+    with pytest.raises(SystemExit, match=r"--corpus: .*more than one"):
+        main(["train", "--corpus", str(corpus), "--corpus", str(corpus), "--out", str(out)])
