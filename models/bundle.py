@@ -25,6 +25,7 @@ from models.audio.features import FrontEndConfig
 from models.generator.conditions import Conditions
 from models.generator.config import ConfigError, GeneratorConfig, SamplerConfig, strict_from_dict
 from models.generator.transformer import MotionGenerator
+from models.motion.arkit import speech_channel_indices
 from models.motion.stats import MotionStats
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,8 @@ class AvatarForcingModel(nn.Module):
         self.card = card
         self.audio_encoder = AudioEncoder(card.encoder)
         self.generator = MotionGenerator(card.generator)
+        if card.motion_space == "arkit":
+            self.generator.speech_channels = tuple(speech_channel_indices())
 
     def rest_reference(self, batch: int = 1) -> torch.Tensor:
         """The normalised reference motion (B, D) of the default avatar."""

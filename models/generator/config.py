@@ -127,6 +127,10 @@ class SamplerConfig:
     nfe: int = 10  # as in the official release: linspace(1000, 0, nfe - 1) timesteps
     a_cfg_scale: float = 2.0  # avatar-audio guidance
     u_cfg_scale: float = 1.0  # user (audio + motion) guidance
+    # User guidance on the channels the avatar's own speech drives (jaw, lips; the generator's
+    # `speech_channels`, set from the motion space); None = u_cfg_scale. A strong u_cfg answers
+    # the user's smiles sooner, but on these channels it would move a silent avatar's lips.
+    u_cfg_speech: float | None = None
     guidance: bool = True  # False: one branch with every condition, no CFG (3x cheaper)
     block_frames: int | None = None  # realtime block size; None = the model's block_frames
     # Past frames are seen at this noise level (0 = clean, as released). A small level (50-150)

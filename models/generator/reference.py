@@ -62,6 +62,10 @@ class ReferenceSampler:
         g = model.config
         if self.config.block_frames not in (None, g.block_frames):
             raise ValueError(f"the official schedule uses the model's block of {g.block_frames} frames")
+        if self.config.u_cfg_speech not in (None, self.config.u_cfg_scale):
+            raise ValueError(
+                "ReferenceSampler has one user guidance scale (the official one): leave u_cfg_speech unset"
+            )
         self.timesteps = sampling_timesteps(self.config.nfe, g.num_train_timesteps)
         sig = [sigma_for_timestep(t, g.num_train_timesteps) for t in self.timesteps]
         self.sigmas = [*sig, 0.0]

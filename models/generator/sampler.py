@@ -35,6 +35,25 @@ from .transformer import MotionGenerator
 log = logging.getLogger(__name__)
 
 
+def user_guidance_scale(
+    config: SamplerConfig, speech_channels: Sequence[int], dim_motion: int
+) -> float | torch.Tensor:
+    """User guidance per channel: `u_cfg_scale` everywhere, `u_cfg_speech` on the speech channels
+    (a (D,) tensor), or one float when they agree. ValueError when `u_cfg_speech` is asked of a
+    generator whose motion space names no speech channels (e.g. the paper's latent motion)."""
+    u, speech = float(config.u_cfg_scale), config.u_cfg_speech
+    if speech is None or float(speech) == u:
+        return u
+    if not speech_channels:
+        raise ValueError(
+            "u_cfg_speech needs a motion space with named speech channels (arkit); "
+            "this generator's has none: leave u_cfg_speech unset"
+        )
+    scale = torch.full((dim_motion,), u)
+    scale[list(speech_channels)] = float(speech)
+    return scale
+
+
 class StreamingSampler:
     def __init__(self, model: MotionGenerator, config: SamplerConfig | None = None) -> None:
         self.model = model
@@ -58,6 +77,8 @@ class StreamingSampler:
         sig = [sigma_for_timestep(t, g.num_train_timesteps) for t in ts]
         self.sigmas = [*sig, 0.0]
         self.branches = 3 if self.config.guidance else 1
+        speech = getattr(model, "speech_channels", ())
+        self.user_scale = user_guidance_scale(self.config, speech, g.dim_motion)  # float or (D,)
         self.cache: GeneratorCache | None = None
 
     # --- API ----------------------------------------------------------------------------------
@@ -203,7 +224,7 @@ class StreamingSampler:
             out = net.evaluate(xb, t_frames, ref, cross, cross_mask, self_mask, past)
             assert out.velocity is not None
             v = (
-                combine_guidance(out.velocity, self.config.a_cfg_scale, self.config.u_cfg_scale)
+                combine_guidance(out.velocity, self.config.a_cfg_scale, self._user_scale(p))
                 if self.branches == 3
                 else out.velocity
             )
@@ -229,6 +250,11 @@ class StreamingSampler:
             last_kv = refresh.new_kv
         cache.advance(clean, cond_all, last_kv, cross)
         return x[:, c:]
+
+    def _user_scale(self, like: torch.Tensor) -> float | torch.Tensor:
+        """The user guidance scale: one float, or (D,) on `like`'s device and dtype."""
+        u = self.user_scale
+        return u if isinstance(u, float) else u.to(device=like.device, dtype=like.dtype)
 
     def _require_cache(self) -> GeneratorCache:
         if self.cache is None:

@@ -68,6 +68,9 @@ class MotionGenerator(nn.Module):
         super().__init__()
         c = config
         self.config = c
+        # Output channels that the avatar's own speech drives (jaw, lips), set by whoever knows the
+        # motion space (models.bundle for `arkit`); samplers may guide them apart (u_cfg_speech).
+        self.speech_channels: tuple[int, ...] = ()
         self.input_proj = nn.Linear(2 * c.dim_motion, c.hidden)
         self.time_embed = TimestepEmbedder(c.hidden, c.time_freq_dim)
         self.cond_encoder = DualMotionEncoder(

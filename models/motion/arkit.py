@@ -120,3 +120,19 @@ class ArkitSpace:
         out = np.array(frames, np.float32, copy=True)
         out[..., :NUM_BLENDSHAPES] = np.clip(out[..., :NUM_BLENDSHAPES], 0.0, 1.0)
         return out
+
+
+# Mouth channels that carry facial expression rather than articulation: a smile, a dimple or a
+# frown answers the partner, so guidance toward the user may push them (`speech_channel_indices`).
+EXPRESSIVE_MOUTH_PREFIXES: tuple[str, ...] = ("MouthSmile", "MouthDimple", "MouthFrown")
+
+
+def speech_channel_indices(channels: tuple[str, ...] = CHANNELS) -> list[int]:
+    """Indices of the channels that the avatar's own speech drives: jaw, lips, tongue and cheek
+    puff; not the smile, dimple and frown channels (the face's answers to its partner)."""
+    return [
+        i
+        for i, name in enumerate(channels)
+        if name.startswith(("Jaw", "Mouth", "CheekPuff", "TongueOut"))
+        and not name.startswith(EXPRESSIVE_MOUTH_PREFIXES)
+    ]

@@ -58,3 +58,10 @@ def test_half_precision_storage(tmp_path: Path) -> None:
     w = back.generator.input_proj.weight
     assert w.dtype == torch.float32
     assert torch.allclose(w, model.generator.input_proj.weight, atol=1e-3)
+
+
+def test_an_arkit_model_names_its_speech_channels_for_the_sampler() -> None:
+    from models.motion.arkit import speech_channel_indices
+
+    model = AvatarForcingModel(default_card())
+    assert model.generator.speech_channels == tuple(speech_channel_indices())

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from models.motion import ARKIT_BLENDSHAPES, ARKIT_DIM, ArkitSpace, MotionStats, canonical_name
-from models.motion.arkit import spell
+from models.motion.arkit import speech_channel_indices, spell
 from models.motion.io import read_motion, write_motion
 
 
@@ -73,3 +73,16 @@ def test_stats() -> None:
     assert MotionStats.from_dict(s.to_dict()).mean.tolist() == s.mean.tolist()
     with pytest.raises(ValueError, match="positive"):
         MotionStats(np.zeros(2, np.float32), np.zeros(2, np.float32))
+
+
+def test_speech_channels_are_articulation_not_expression() -> None:
+    names = {ArkitSpace.channels[i] for i in speech_channel_indices()}
+    assert {"JawOpen", "MouthClose", "MouthPucker", "MouthFunnel", "MouthPressLeft", "TongueOut"} <= names
+    assert not names & {
+        "MouthSmileLeft",
+        "MouthSmileRight",
+        "MouthFrownLeft",
+        "MouthDimpleRight",
+        "EyeBlinkLeft",
+    }
+    assert not names & {"HeadPitch", "HeadYaw", "BrowInnerUp"}
