@@ -122,17 +122,20 @@ class ArkitSpace:
         return out
 
 
+MOUTH_PREFIXES: tuple[str, ...] = ("Jaw", "Mouth", "CheekPuff", "TongueOut")
 # Mouth channels that carry facial expression rather than articulation: a smile, a dimple or a
 # frown answers the partner, so guidance toward the user may push them (`speech_channel_indices`).
 EXPRESSIVE_MOUTH_PREFIXES: tuple[str, ...] = ("MouthSmile", "MouthDimple", "MouthFrown")
 
 
+def mouth_channel_indices(channels: tuple[str, ...] = CHANNELS) -> list[int]:
+    """Indices of the jaw, mouth, cheek puff and tongue channels."""
+    return [i for i, name in enumerate(channels) if name.startswith(MOUTH_PREFIXES)]
+
+
 def speech_channel_indices(channels: tuple[str, ...] = CHANNELS) -> list[int]:
-    """Indices of the channels that the avatar's own speech drives: jaw, lips, tongue and cheek
-    puff; not the smile, dimple and frown channels (the face's answers to its partner)."""
+    """Indices of the channels that the avatar's own speech drives: the mouth channels but the
+    smile, dimple and frown ones (the face's answers to its partner)."""
     return [
-        i
-        for i, name in enumerate(channels)
-        if name.startswith(("Jaw", "Mouth", "CheekPuff", "TongueOut"))
-        and not name.startswith(EXPRESSIVE_MOUTH_PREFIXES)
+        i for i in mouth_channel_indices(channels) if not channels[i].startswith(EXPRESSIVE_MOUTH_PREFIXES)
     ]

@@ -14,14 +14,6 @@ import torch
 from torch import nn
 
 from models.corpus.phones import VISEMES
-from models.motion.arkit import CHANNELS
-
-
-def mouth_channel_indices(channels: tuple[str, ...] = CHANNELS) -> list[int]:
-    """Indices of the channels that speech drives: jaw, mouth, cheek puff and tongue."""
-    return [
-        i for i, name in enumerate(channels) if name.startswith(("Jaw", "Mouth", "CheekPuff", "TongueOut"))
-    ]
 
 
 class LipHead(nn.Module):

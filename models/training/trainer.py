@@ -28,8 +28,8 @@ from models.bundle import AvatarForcingModel
 from models.generator.conditions import Conditions
 from models.generator.config import SamplerConfig, strict_from_dict
 from models.generator.sampler import StreamingSampler
-from models.motion.arkit import ARKIT_DIM, INDEX
-from models.training.auxiliary import LipHead, VisemeHead, lip_loss, mouth_channel_indices, viseme_loss
+from models.motion.arkit import ARKIT_DIM, INDEX, mouth_channel_indices
+from models.training.auxiliary import LipHead, VisemeHead, lip_loss, viseme_loss
 from models.training.data import Batch, WindowSampler
 from models.training.losses import (
     DF_NORMS,

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from models.corpus.phones import VISEMES
-from models.motion.arkit import CHANNELS
-from models.training.auxiliary import LipHead, VisemeHead, lip_loss, mouth_channel_indices, viseme_loss
+from models.motion.arkit import CHANNELS, mouth_channel_indices
+from models.training.auxiliary import LipHead, VisemeHead, lip_loss, viseme_loss
 from models.training.trainer import TrainConfig, lr_factor, training_progress
 
 

@@ -13,7 +13,7 @@ import torch
 
 from models.bundle import AvatarForcingModel, default_card
 from models.corpus.conversation import ProceduralVoice, simulate_conversation
-from models.training.auxiliary import mouth_channel_indices
+from models.motion.arkit import mouth_channel_indices
 from models.training.data import WindowSampler, corpora_files, corpus_files, fit_stats, load_examples
 from models.training.trainer import TrainConfig, TrainStep, talking_only_motion, train
 from plugin_server.cli import main
