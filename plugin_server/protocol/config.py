@@ -83,6 +83,7 @@ class SessionConfig:
     nfe: int | None = None  # denoising steps per block (>= 3)
     a_cfg: float | None = None  # avatar-audio guidance scale
     u_cfg: float | None = None  # user guidance scale
+    u_cfg_speech: float | None = None  # user guidance on the jaw and lips (arkit); None = the model's
     guidance: bool | None = None  # False: one branch, no CFG (3x cheaper)
     seed: int | None = None  # None: a random seed per stream
     motion_intensity: float = 1.0  # 0..2, scales motion around the rest pose
@@ -114,6 +115,8 @@ class SessionConfig:
             "nfe must be 3..100": self.nfe is None or 3 <= self.nfe <= 100,
             "a_cfg must be in -10..20": self.a_cfg is None or -10.0 <= self.a_cfg <= 20.0,
             "u_cfg must be in -10..20": self.u_cfg is None or -10.0 <= self.u_cfg <= 20.0,
+            "u_cfg_speech must be in -10..20": self.u_cfg_speech is None
+            or -10.0 <= self.u_cfg_speech <= 20.0,
             "seed must be 0..2**53": self.seed is None or 0 <= self.seed <= 2**53,
             "motion_intensity must be in 0..2": 0.0 <= self.motion_intensity <= 2.0,
             "stats_interval_s must be in 0.1..60": 0.1 <= self.stats_interval_s <= 60.0,

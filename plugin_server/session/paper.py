@@ -23,7 +23,8 @@ what a generated block becomes:
   next `prepare_block` (the generation thread), as user motion latents, one per frame. Before the
   first one the user motion is zeros (the null condition, as in `PaperAvatar`); afterwards the
   last one is held. `user_motion` (ARKit frames) is refused.
-- Config: `nfe`, `a_cfg`, `u_cfg`, `guidance`, `block_frames`, `seed` act as for `Session`;
+- Config: `nfe`, `a_cfg`, `u_cfg`, `guidance`, `block_frames`, `seed` act as for `Session`
+  (`u_cfg_speech` other than `u_cfg` is refused: the paper's latent motion names no jaw or lips);
   `model` must be None or "paper"; `renderer` / `renderer_options` are ignored (the frames are the
   portrait's); `frame_format` applies; `sinks` are refused (sinks take ARKit frames).
 

@@ -847,6 +847,7 @@ SAMPLER_FIELDS = (
     ("nfe", "nfe"),
     ("a_cfg", "a_cfg_scale"),
     ("u_cfg", "u_cfg_scale"),
+    ("u_cfg_speech", "u_cfg_speech"),
     ("guidance", "guidance"),
     ("block_frames", "block_frames"),
 )

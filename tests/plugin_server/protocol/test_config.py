@@ -26,6 +26,7 @@ def test_defaults_and_round_trip() -> None:
             "nfe": 4,
             "a_cfg": 1.5,
             "u_cfg": 0,
+            "u_cfg_speech": 0.5,
             "guidance": False,
             "seed": 3,
             "motion_intensity": 2,
@@ -36,6 +37,7 @@ def test_defaults_and_round_trip() -> None:
         }
     )
     assert full.outputs == ("motion", "frames") and full.u_cfg == 0.0 and full.blink.enabled is False
+    assert full.u_cfg_speech == 0.5
     assert full.vad == "energy"
     assert SessionConfig.from_dict(full.to_dict()) == full
 
@@ -59,6 +61,8 @@ def test_unknown_keys_list_the_valid_ones() -> None:
         {"block_frames": 0},
         {"nfe": 2},
         {"a_cfg": "high"},
+        {"u_cfg_speech": 25},
+        {"u_cfg_speech": "off"},
         {"seed": -1},
         {"motion_intensity": 2.5},
         {"motion_intensity": True},

@@ -47,6 +47,9 @@ def test_paper_session_streams_frames_and_audio(spec: PaperServeSpec) -> None:
                 # the motion space is the autoencoder's latents: the `motion` output is refused
                 await client.send(Config(id=client.next_id(), config={"outputs": ["motion", "audio"]}))
                 refused = await client.recv(10.0)
+                # no jaw or lips in the latents: a separate user guidance for them is refused
+                await client.send(Config(id=client.next_id(), config={"u_cfg_speech": 0.0}))
+                no_speech = await client.recv(10.0)
                 result = await stream_audio(
                     server.url,
                     (speech(1.0, 16000), 16000),
@@ -60,14 +63,16 @@ def test_paper_session_streams_frames_and_audio(spec: PaperServeSpec) -> None:
             health = server.health()
         finally:
             await server.stop()
-        return welcome, [refused, result], health
+        return welcome, [refused, no_speech, result], health
 
-    welcome, (refused, result), health = run(main(), timeout=60.0)
+    welcome, (refused, no_speech, result), health = run(main(), timeout=60.0)
     assert welcome.fps == FPS  # type: ignore[attr-defined]
     caps = welcome.capabilities  # type: ignore[attr-defined]
     assert "output:frames" in caps and "input:user_video" in caps and "output:motion" not in caps
     assert "motion" not in welcome.config["outputs"]  # type: ignore[attr-defined]
     assert isinstance(refused, Error) and refused.code == "unsupported"
+    assert isinstance(no_speech, Error) and no_speech.code == "bad_config"
+    assert "u_cfg_speech" in no_speech.message
     assert "latents" in refused.message and "frames" in refused.message
     assert health["preset"] == "paper"  # type: ignore[index]
 

@@ -2,8 +2,10 @@
 
 import numpy as np
 import pytest
+import torch
 
 from models.bundle import AvatarForcingModel
+from models.motion.arkit import INDEX
 from models.render import Renderer, create_renderer, register_renderer
 from plugin_server.protocol import (
     Ack,
@@ -225,6 +227,14 @@ def test_live_config_changes_take_effect_at_the_next_block(model: AvatarForcingM
     assert d.session.config.block_frames == 2 and d.session.config.naming == "vrm"
     d.run(0.08)
     assert _frames(d.of(Motion)) == list(range(18))
+    # the user guidance on the jaw and lips apart from the rest: a new sampler, the same stream
+    cache = d.session.stream.sampler.cache
+    (ack,) = d.send(Config(config={"u_cfg": 3.0, "u_cfg_speech": 0.0}))
+    assert ack.config["u_cfg_speech"] == 0.0
+    d.run(0.16)
+    sampler = d.session.stream.sampler
+    assert sampler.cache is cache and isinstance(sampler.user_scale, torch.Tensor)
+    assert sampler.user_scale[INDEX["JawOpen"]] == 0.0 and sampler.user_scale[INDEX["MouthSmileLeft"]] == 3.0
 
 
 def test_resume_within_the_grace_period_and_expiry(model: AvatarForcingModel) -> None:
