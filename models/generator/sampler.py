@@ -216,6 +216,7 @@ class StreamingSampler:
             out[c:] = value
             return out
 
+        u_cfg = self._user_scale(p)  # float, or (D,) on the block's device and dtype
         last_kv = None
         for i, t in enumerate(self.timesteps):
             # Context frames carry the context level; their sigma stays 0 so updates leave them be.
@@ -224,7 +225,7 @@ class StreamingSampler:
             out = net.evaluate(xb, t_frames, ref, cross, cross_mask, self_mask, past)
             assert out.velocity is not None
             v = (
-                combine_guidance(out.velocity, self.config.a_cfg_scale, self._user_scale(p))
+                combine_guidance(out.velocity, self.config.a_cfg_scale, u_cfg)
                 if self.branches == 3
                 else out.velocity
             )
