@@ -29,6 +29,7 @@ from models.generator.conditions import Conditions
 from models.generator.config import SamplerConfig, strict_from_dict
 from models.generator.sampler import StreamingSampler
 from models.motion.arkit import ARKIT_DIM, INDEX, mouth_channel_indices
+from models.training.augment import AugmentConfig, augment_batch
 from models.training.auxiliary import LipHead, VisemeHead, lip_loss, viseme_loss
 from models.training.data import Batch, WindowSampler
 from models.training.losses import (
@@ -96,6 +97,8 @@ class TrainConfig:
     lr_floor: float = 0.1
     ema: float = 0.0  # > 0: keep an exponential moving average of the weights and save it
     max_seconds: float = 0.0  # > 0: also stop after this much training time (the LR decays by time)
+    # on-the-fly feature augmentation (models.training.augment.AugmentConfig keys), e.g. {"warp": 0.1}
+    augment: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -113,6 +116,11 @@ class TrainConfig:
         if not 0.0 <= self.reaction_windows <= 1.0:
             raise ValueError(f"reaction_windows must be in [0, 1] (got {self.reaction_windows})")
         viseme_weight_table(self.viseme_frame_weights)  # ValueError naming a bad viseme or weight
+        AugmentConfig.from_dict(self.augment)  # ConfigError naming a bad key or value
+
+    @property
+    def augmentation(self) -> AugmentConfig:
+        return AugmentConfig.from_dict(self.augment)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -356,6 +364,7 @@ def train(
         else None
     )
 
+    augmentation, front_end = config.augmentation, model.card.front_end
     state_path = out / "train_state.pt"
     step = 0
     rng = np.random.default_rng([config.seed, info.rank])
@@ -440,7 +449,9 @@ def train(
     try:
         while step < config.steps:
             t0 = time.perf_counter()
-            batch = sampler.sample(config.batch_size, rng).to(dev)
+            batch = augment_batch(
+                sampler.sample(config.batch_size, rng).to(dev), augmentation, front_end, gen
+            )
             progress = training_progress(step, config.steps, elapsed, config.max_seconds, config.warmup)
             if info.world > 1 and config.max_seconds > 0:  # every rank follows rank 0's clock
                 p = torch.tensor([progress], device=dev)

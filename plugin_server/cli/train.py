@@ -115,6 +115,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="change a generator setting: any for a new model (e.g. user_skip=true); with --init only "
         "those that keep its weights (e.g. cond_context_frames=25)",
     )
+    p.add_argument(
+        "--augment",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="feature augmentation drawn afresh for every training window (models/training/augment.py): "
+        "warp=0.12 (vocal-tract warp, +-12%%), telephone=0.3 (share of windows band-limited), "
+        "band_masks=2 and band_mask_width=5 (frequency masks), contrast=0.2; repeatable",
+    )
     p.add_argument("--warmup", type=int, default=0, help="steps of linear learning-rate warm-up")
     p.add_argument("--lr-decay", choices=["constant", "cosine"], default="constant")
     p.add_argument(
@@ -184,6 +193,7 @@ def run(args: argparse.Namespace) -> int:
         lr_decay=args.lr_decay,
         ema=args.ema,
         max_seconds=60.0 * args.max_minutes,
+        augment=_augment(args.augment),
     )
     focus = smile_onset_focus(examples, config.reaction_windows) if config.reaction_windows > 0 else None
     sampler = WindowSampler(examples, model.card.stats, config.window, config.burn_in, focus)
@@ -267,6 +277,18 @@ def _channel_weights(items: list[str]) -> dict[str, float]:
     from models.motion.arkit import canonical_name
 
     return _named_weights("--channel-weight", items, canonical_name, "CHANNEL=W (an ARKit channel)")
+
+
+def _augment(items: list[str]) -> dict[str, float]:
+    """`--augment KEY=VALUE` options as AugmentConfig keys (SystemExit on bad ones)."""
+    from models.training.augment import AugmentConfig
+
+    from .options import key_values
+
+    try:
+        return AugmentConfig.from_dict(key_values(items, "--augment")).to_dict() if items else {}
+    except ValueError as e:  # ConfigError included
+        raise SystemExit(f"--augment: {e}") from None
 
 
 def _viseme(name: str) -> str:

@@ -393,3 +393,23 @@ def test_several_corpora_train_together(corpus: Path, tmp_path: Path) -> None:
     assert record["corpus"]["sources"] == [str(pack), str(corpus)]
     with pytest.raises(SystemExit, match=r"--corpus: .*more than one"):
         main(["train", "--corpus", str(corpus), "--corpus", str(corpus), "--out", str(out)])
+
+
+def test_feature_augmentation_trains_is_recorded_and_checked(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "aug"
+    assert train_cli(corpus, out, 2, "--augment", "warp=0.1", "--augment", "band_masks=2", "--seed", "3") == 0
+    recorded = AvatarForcingModel.load(out / "model.pt").card.training["stage_df"]["config"]["augment"]
+    assert recorded["warp"] == 0.1 and recorded["band_masks"] == 2 and recorded["telephone"] == 0.0
+    # the augmented run differs from the same run without augmentation (same seed, same batches)
+    plain = tmp_path / "plain"
+    assert train_cli(corpus, plain, 2, "--seed", "3") == 0
+    a = AvatarForcingModel.load(out / "model.pt").state_dict()
+    b = AvatarForcingModel.load(plain / "model.pt").state_dict()
+    assert any(not torch.equal(a[k], b[k]) for k in a if k.startswith("audio_encoder."))
+    for bad, needle in (
+        ("warp=2", "warp must be in"),
+        ("pitch=0.1", "unknown feature augmentation key"),
+        ("warp", "KEY=VALUE"),
+    ):
+        with pytest.raises(SystemExit, match=needle):
+            train_cli(corpus, tmp_path / "bad", 1, "--augment", bad)
