@@ -499,9 +499,12 @@ def train(
     return out / "model.pt"
 
 
-def describe_corpus(files: Sequence[Path]) -> dict[str, Any]:
+def describe_corpus(files: Sequence[Path], examples: Sequence[Any]) -> dict[str, Any]:
+    """What a run trained on, for the card: its conversations (two examples each, a feature pack
+    holding many) and its files."""
     return {
-        "conversations": len(files),
+        "conversations": len(examples) // 2,
+        "files": len(files),
         "first": files[0].name if files else None,
         "last": files[-1].name if files else None,
     }

@@ -199,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
     sampler = WindowSampler(examples, model.card.stats, config.window, config.burn_in, focus)
     provenance = {
         "command": "avatar-forcing " + shlex.join(getattr(args, "argv", None) or sys.argv[1:]),
-        "corpus": {**describe_corpus(files), "sources": list(args.corpus)},
+        "corpus": {**describe_corpus(files, examples), "sources": list(args.corpus)},
     }
     check = _heldout_check(args, model, config) if args.heldout else None
     path = train(

@@ -191,6 +191,8 @@ def test_feature_pack_trains_like_its_corpus(corpus: Path, tmp_path: Path) -> No
     out = tmp_path / "run"
     args = ["train", "--corpus", str(pack), "--out", str(out), "--steps", "1", "--batch-size", "1"]
     assert main([*args, "--window", "20", "--device", "cpu"]) == 0
+    described = AvatarForcingModel.load(out / "model.pt").card.training["stage_df"]["corpus"]
+    assert described["conversations"] == 2 and described["files"] == 1  # a pack holds many
     for a, b in zip(direct, packed, strict=True):  # phone labels travel in the pack (format /2)
         assert a.avatar_visemes is not None and np.array_equal(a.avatar_visemes, b.avatar_visemes)
         assert a.user_visemes is not None and np.array_equal(a.user_visemes, b.user_visemes)
