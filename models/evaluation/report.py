@@ -166,11 +166,12 @@ def probes(
     model: AvatarForcingModel,
     conversation: Path,
     seed: int = 0,
-    idle_s: float = 20.0,
+    idle_s: float = 60.0,  # blinks come a few every 20 s: a minute keeps the rate from jumping
     sampler: SamplerConfig | None = None,
 ) -> dict[str, float]:
     """Behaviour on constructed inputs: a silent avatar while the user talks (lips must stay still),
-    and nobody talking with a still user (calm but alive: blinks, small head motion)."""
+    and `idle_s` seconds of nobody talking with a still user (calm but alive: blinks, small head
+    motion)."""
     conv = Conversation.load(conversation)
     rate = conv.sample_rate
     silent = np.zeros_like(conv.avatar.audio)
