@@ -20,10 +20,11 @@ import torch
 
 from models.audio.frontend import AudioConditioner
 from models.bundle import AvatarForcingModel
+from models.generator.cache import GeneratorCache
 from models.generator.conditions import Conditions
 from models.generator.config import SamplerConfig
 from models.generator.sampler import StreamingSampler
-from models.motion.arkit import ArkitSpace
+from models.motion.arkit import ArkitSpace, mouth_channel_indices
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,31 @@ class AvatarStream:
             ref = self.model.rest_reference(1)
         else:
             ref = self.model.card.stats.normalize(torch.as_tensor(np.asarray(ref_motion, np.float32)))[None]
-        self.sampler.reset(ref)
+        cache = self.sampler.reset(ref)
+        if self.sampler.config.start_at_rest:
+            self._start_at_rest(cache, ref)
+
+    def _start_at_rest(self, cache: GeneratorCache, ref: torch.Tensor) -> None:
+        """Give the first block a history: the context frames at `ref` (1, D) with the mouth at
+        ARKit's neutral (every jaw, mouth, cheek and tongue weight 0: closed, no smile), over
+        silent audio and a neutral user, as if the avatar had been sitting quietly."""
+        c, h = cache.context_frames, cache.history_frames
+        if c == 0 or self.model.card.motion_space != "arkit":
+            return
+        stats = self.model.card.stats
+        frame = stats.denormalize(ref)[0].detach().clone()  # (D,) ARKit units
+        frame[mouth_channel_indices()] = 0.0
+        start = stats.normalize(frame).to(ref)  # (D,)
+        cache.context = start.expand(1, c, -1).clone()  # (1, c, D)
+        silent = [
+            AudioConditioner(self.model.audio_encoder, self.model.card.front_end).push_silence(h)[-h:]
+            for _ in range(2)
+        ]  # (h, dim_cond) each: the front end and encoder on silence from their fresh state
+        cache.context_cond = Conditions(
+            silent[0][None],
+            silent[1][None],
+            torch.zeros(1, h, self.dim),  # the neutral user is 0
+        )
 
     # --- input --------------------------------------------------------------------------------
     def push_avatar_audio(self, samples: np.ndarray, rate: float, channels: int | None = None) -> None:

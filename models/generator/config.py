@@ -137,6 +137,10 @@ class SamplerConfig:
     # makes long streams robust to the model's own errors: diffusion forcing trained the model
     # on noisy histories, so it leans less on exact past details (exposure bias, drift).
     context_timestep: float = 0.0
+    # A stream's first block continues a short silent history at the avatar's rest pose with a
+    # neutral mouth (models.stream.AvatarStream) instead of starting from nothing, where it draws
+    # whatever a training window may open with (a smile that fades over the first seconds).
+    start_at_rest: bool = False
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:

@@ -1,7 +1,11 @@
+import dataclasses
+
 import numpy as np
 import pytest
+import torch
 
 from models.bundle import AvatarForcingModel
+from models.motion.arkit import mouth_channel_indices
 from models.stream import AvatarStream, animate
 from tests.helpers import small_random_model
 
@@ -64,3 +68,26 @@ def test_bad_user_motion_is_refused(model: AvatarForcingModel) -> None:
     with pytest.raises(ValueError, match="NaN"):
         s.push_user_motion(np.full((3, 58), np.nan))
     assert s.available_frames() == 0
+
+
+def test_start_at_rest_gives_the_first_block_a_quiet_history(model: AvatarForcingModel) -> None:
+    config = dataclasses.replace(model.card.sampler, start_at_rest=True)
+    s = AvatarStream(model, config, seed=0)
+    cache = s.sampler.cache
+    assert cache is not None and cache.context is not None and cache.context_cond is not None
+    c, h = cache.context_frames, cache.history_frames
+    assert cache.context.shape == (1, c, 58) and cache.context_cond.frames == h
+    history = model.card.stats.denormalize(cache.context[0])  # (c, 58) ARKit units
+    mouth = mouth_channel_indices()
+    assert torch.allclose(history[:, mouth], torch.zeros(c, len(mouth)), atol=1e-5)  # closed, no smile
+    rest = model.card.stats.denormalize(model.rest_reference(1))[0]
+    others = [i for i in range(58) if i not in mouth]
+    assert torch.allclose(history[:, others], rest[others].expand(c, -1), atol=1e-4)  # the rest pose
+    # the first block continues that history: its output differs from a cold start's
+    a = _audio(0.4, 16000)
+    cold = animate(model, a, 16000, seed=3)
+    rested = animate(model, a, 16000, sampler_config=config, seed=3)
+    assert cold.shape == rested.shape and not np.allclose(cold[:4], rested[:4])
+    # a reset starts at rest again, the same way
+    s.reset()
+    assert s.sampler.cache is not None and torch.equal(s.sampler.cache.context, cache.context)
