@@ -167,15 +167,11 @@ class AvatarStream:
         frame[mouth_channel_indices()] = 0.0
         start = stats.normalize(frame).to(ref)  # (D,)
         cache.context = start.expand(1, c, -1).clone()  # (1, c, D)
-        silent = [
-            AudioConditioner(self.model.audio_encoder, self.model.card.front_end).push_silence(h)[-h:]
-            for _ in range(2)
-        ]  # (h, dim_cond) each: the front end and encoder on silence from their fresh state
-        cache.context_cond = Conditions(
-            silent[0][None],
-            silent[1][None],
-            torch.zeros(1, h, self.dim),  # the neutral user is 0
-        )
+        # (1, h, dim_cond): the front end and encoder on silence from their fresh state, the same
+        # for the avatar's audio and the user's
+        conditioner = AudioConditioner(self.model.audio_encoder, self.model.card.front_end)
+        silent = conditioner.push_silence(h)[-h:][None]
+        cache.context_cond = Conditions(silent, silent.clone(), torch.zeros(1, h, self.dim))  # user: 0
 
     # --- input --------------------------------------------------------------------------------
     def push_avatar_audio(self, samples: np.ndarray, rate: float, channels: int | None = None) -> None:
