@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.audio.features import FrontEndConfig, hz_to_mel
+from models.audio.features import FrontEndConfig, hz_to_mel, mel_to_hz
 from models.generator.config import ConfigError, strict_from_dict
 from models.training.data import Batch
 
@@ -90,7 +90,7 @@ class AugmentConfig:
 def band_centres_hz(front_end: FrontEndConfig) -> np.ndarray:
     """Centre frequency of each mel band of the front end, (M,) Hz (as in `mel_filterbank`)."""
     mels = np.linspace(hz_to_mel(front_end.f_min), hz_to_mel(front_end.f_max), front_end.n_mels + 2)
-    return 700.0 * (10.0 ** (mels[1:-1] / 2595.0) - 1.0)
+    return mel_to_hz(mels[1:-1])
 
 
 def warp_matrix(alpha: torch.Tensor, front_end: FrontEndConfig) -> torch.Tensor:
