@@ -12,6 +12,7 @@ frames); a server that batches several streams' blocks calls the two halves itse
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -259,6 +260,129 @@ def take_frames(chunks: list[torch.Tensor], n: int) -> torch.Tensor:
     return torch.cat(got)
 
 
+@dataclass(frozen=True)
+class Recording:
+    """Whole recordings of one conversation side to animate offline (`animate_many`)."""
+
+    avatar_audio: np.ndarray  # (n,) or (n, channels), any rate
+    avatar_rate: float
+    user_audio: np.ndarray | None = None  # None: silence
+    user_rate: float | None = None  # None: avatar_rate
+    user_motion: np.ndarray | None = None  # (T, 58) ARKit frames at the model's fps; None: neutral
+
+
+class _Feeder:
+    """Feeds one recording into its stream in chunks, exactly as a live session would."""
+
+    def __init__(self, stream: AvatarStream, rec: Recording, chunk_seconds: float) -> None:
+        self.stream = stream
+        self.rec = rec
+        self.a = np.asarray(rec.avatar_audio)
+        self.u_rate = float(rec.avatar_rate if rec.user_rate is None else rec.user_rate)
+        u_len = round(len(self.a) * self.u_rate / rec.avatar_rate)
+        if rec.user_audio is None:
+            u = np.zeros(u_len, np.float32)  # a missing user side is silence
+        else:  # the user track is cut or padded with silence to the avatar's duration
+            u = np.asarray(rec.user_audio)
+            if len(u) >= u_len:
+                u = u[:u_len]
+            else:
+                u = np.concatenate([u, np.zeros((u_len - len(u), *u.shape[1:]), u.dtype)])
+        self.u = u
+        self.step_a = max(1, int(chunk_seconds * rec.avatar_rate))
+        self.step_u = max(1, int(chunk_seconds * self.u_rate))
+        self.chunks = -(-len(self.a) // self.step_a)
+        self.motion_fed = 0
+        self.out: list[np.ndarray] = []
+
+    def feed(self, i: int) -> None:
+        """Chunk i of both audio tracks and the user motion they cover."""
+        st, rec = self.stream, self.rec
+        st.push_avatar_audio(self.a[i * self.step_a : (i + 1) * self.step_a], rec.avatar_rate)
+        st.push_user_audio(self.u[i * self.step_u : (i + 1) * self.step_u], self.u_rate)
+        if rec.user_motion is not None:
+            target = min(len(rec.user_motion), st.avatar_audio.frames_emitted)
+            st.push_user_motion(rec.user_motion[self.motion_fed : target])
+            self.motion_fed = target
+
+    def finish(self) -> int:
+        """End of the recordings: flush the front ends, pad every stream; the total frame count."""
+        st, rec = self.stream, self.rec
+        st.finish_audio()
+        total = st.avatar_audio.frames_emitted
+        if rec.user_motion is not None and self.motion_fed < len(rec.user_motion):
+            st.push_user_motion(rec.user_motion[self.motion_fed : total])
+        st.fill_silence(total)
+        return total
+
+
+def step_streams(
+    streams: list[AvatarStream], allow_partial: bool = False, max_batch: int | None = None
+) -> list[np.ndarray]:
+    """Every block whose conditions are in, for each stream, with the due blocks of compatible
+    streams run as one batched generator pass (`models.generator.batched`); per stream (n_i, 58).
+    Seeded streams draw their own noise, so the result equals stepping each alone (up to float
+    rounding of the larger matrix products)."""
+    from models.generator.batched import compatible_groups, step_batched
+
+    out: list[list[np.ndarray]] = [[] for _ in streams]
+    while True:
+        pending = [
+            (i, p) for i, st in enumerate(streams) if (p := st.prepare_step(allow_partial)) is not None
+        ]
+        if not pending:
+            break
+        samplers = [p.sampler for _, p in pending]
+        for group in compatible_groups(samplers, [p.frames for _, p in pending], max_batch):
+            steps = [pending[j][1] for j in group]
+            motions = step_batched(
+                [p.sampler for p in steps], [p.cond for p in steps], generators=[p.generator for p in steps]
+            )
+            for j, p, m in zip(group, steps, motions, strict=True):
+                out[pending[j][0]].append(p.stream.finish_step(p, m))
+    return [
+        np.concatenate(o) if o else np.zeros((0, st.dim), np.float32)
+        for o, st in zip(out, streams, strict=True)
+    ]
+
+
+def animate_many(
+    model: AvatarForcingModel,
+    recordings: list[Recording],
+    sampler_config: SamplerConfig | None = None,
+    seeds: list[int] | int = 0,
+    chunk_seconds: float = 0.5,
+    max_batch: int | None = None,
+    on_chunk: Callable[[int, int], None] | None = None,
+) -> list[np.ndarray]:
+    """Animate several recordings side by side, each through its own live stream (seeded with
+    `seeds[i]`, or `seeds` for all), their blocks batched into one generator pass at a time
+    (at most `max_batch` streams): the same motion as `animate` on each, several times faster
+    on a CPU. `on_chunk(done, total)` is called after each round of chunks (progress). Returns
+    one (T_i, 58) array per recording."""
+    seed_list = [seeds] * len(recordings) if isinstance(seeds, int) else list(seeds)
+    if len(seed_list) != len(recordings):
+        raise ValueError(f"{len(recordings)} recordings but {len(seed_list)} seeds")
+    feeders = [
+        _Feeder(AvatarStream(model, sampler_config, seed=seed), rec, chunk_seconds)
+        for rec, seed in zip(recordings, seed_list, strict=True)
+    ]
+    streams = [f.stream for f in feeders]
+    rounds = max((f.chunks for f in feeders), default=0)
+    for i in range(rounds):
+        live = [f for f in feeders if i < f.chunks]
+        for f in live:
+            f.feed(i)
+        for f, block in zip(live, step_streams([f.stream for f in live], max_batch=max_batch), strict=True):
+            f.out.append(block)
+        if on_chunk is not None:
+            on_chunk(i + 1, rounds)
+    totals = [f.finish() for f in feeders]
+    for f, block in zip(feeders, step_streams(streams, allow_partial=True, max_batch=max_batch), strict=True):
+        f.out.append(block)
+    return [np.concatenate(f.out)[:total] for f, total in zip(feeders, totals, strict=True)]
+
+
 def animate(
     model: AvatarForcingModel,
     avatar_audio: np.ndarray,
@@ -273,35 +397,5 @@ def animate(
     """Animate whole recordings through the live streaming path. Returns (T, 58) at the model's
     fps with T = ceil(avatar samples at 16 kHz / 640). A missing user side is silence and a
     neutral face; all inputs are fed in chunks, exactly as a live session would."""
-    stream = AvatarStream(model, sampler_config, seed=seed)
-    a = np.asarray(avatar_audio)
-    u_rate = float(avatar_rate if user_rate is None else user_rate)
-    u_len = round(len(a) * u_rate / avatar_rate)
-    if user_audio is None:
-        u = np.zeros(u_len, np.float32)  # a missing user side is silence
-    else:  # the user track is cut or padded with silence to the avatar's duration
-        u = np.asarray(user_audio)
-        u = (
-            u[:u_len]
-            if len(u) >= u_len
-            else np.concatenate([u, np.zeros((u_len - len(u), *u.shape[1:]), u.dtype)])
-        )
-    step_a = max(1, int(chunk_seconds * avatar_rate))
-    step_u = max(1, int(chunk_seconds * u_rate))
-    motion_fed = 0
-    out: list[np.ndarray] = []
-    for i in range(-(-len(a) // step_a)):
-        stream.push_avatar_audio(a[i * step_a : (i + 1) * step_a], avatar_rate)
-        stream.push_user_audio(u[i * step_u : (i + 1) * step_u], u_rate)
-        if user_motion is not None:
-            target = min(len(user_motion), stream.avatar_audio.frames_emitted)
-            stream.push_user_motion(user_motion[motion_fed:target])
-            motion_fed = target
-        out.append(stream.generate_available())
-    stream.finish_audio()
-    total = stream.avatar_audio.frames_emitted
-    if user_motion is not None and motion_fed < len(user_motion):
-        stream.push_user_motion(user_motion[motion_fed:total])
-    stream.fill_silence(total)
-    out.append(stream.generate_available(allow_partial=True))
-    return np.concatenate(out)[:total]
+    rec = Recording(avatar_audio, avatar_rate, user_audio, user_rate, user_motion)
+    return animate_many(model, [rec], sampler_config, seed, chunk_seconds)[0]

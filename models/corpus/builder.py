@@ -43,6 +43,10 @@ class CorpusConfig:
     voice_strength: float = 0.6  # per-speaker pitch/rate change, 0..1
     channel_strength: float = 0.5  # per-track noise/reverb/telephone, 0..1
     bleed_probability: float = 0.2  # partner's voice leaking into a microphone
+    # share of tracks through the telephone channel (8 kHz, clipping, mu-law, 300-3400 Hz);
+    # None = 0.25 * channel_strength. The channel draws from its own random stream, so a corpus
+    # seed gives the same speech and motion whatever the share.
+    telephone_probability: float | None = None
 
     def __post_init__(self) -> None:
         bad = sorted(set(self.engines) - set(ENGINES))
@@ -50,6 +54,17 @@ class CorpusConfig:
             raise ValueError(f"unknown engine(s) {bad}; valid: {list(ENGINES)}")
         if self.engine_weights is not None and len(self.engine_weights) != len(self.engines):
             raise ValueError("engine_weights needs one weight per engine")
+        for name in ("voice_strength", "channel_strength", "bleed_probability"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1] (got {getattr(self, name)})")
+        if self.telephone_probability is not None and not 0.0 <= self.telephone_probability <= 1.0:
+            raise ValueError(f"telephone_probability must be in [0, 1] (got {self.telephone_probability})")
+
+    def telephone_share(self) -> float:
+        """The probability that a track goes through the telephone channel."""
+        if self.telephone_probability is not None:
+            return self.telephone_probability
+        return 0.25 * self.channel_strength
 
     def weights(self) -> np.ndarray:
         if self.engine_weights is not None:
@@ -158,7 +173,7 @@ def _channel(
     if s > 0 and rng.random() < 0.5 * s:
         utt = augment.add_reverb(utt, rng, rt60_range=(0.1, 0.1 + 0.6 * s))
         applied.append("reverb")
-    if s > 0 and rng.random() < 0.25 * s:
+    if (s > 0 or config.telephone_probability is not None) and rng.random() < config.telephone_share():
         utt = augment.telephone(utt, rng)
         applied.append("telephone")
     if s > 0 and rng.random() < 0.6 * s:

@@ -17,6 +17,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--voice-strength", type=float, default=0.6, help="per-speaker pitch/rate variation 0..1")
     p.add_argument("--channel-strength", type=float, default=0.5, help="noise/reverb/telephone 0..1")
+    p.add_argument(
+        "--telephone-probability",
+        type=float,
+        default=None,
+        help="share of tracks through a telephone line, 0..1 (default: a quarter of --channel-strength)",
+    )
+    p.add_argument(
+        "--bleed-probability",
+        type=float,
+        default=0.2,
+        help="share of tracks with the partner's voice in the mic",
+    )
     p.add_argument("--workers", type=int, default=1, help="parallel processes")
     p.add_argument(
         "--strict", action="store_true", help="fail when an engine is unavailable instead of skipping it"
@@ -32,14 +44,19 @@ def run(args: argparse.Namespace) -> int:
         missing = sorted(set(wanted) - set(engines))
         hint = "see scripts/install-system-deps.sh and the corpus extra"
         raise SystemExit(f"speech engine(s) unavailable: {missing} ({hint})")
-    config = CorpusConfig(
-        conversations=args.conversations,
-        duration_s=args.duration,
-        seed=args.seed,
-        engines=tuple(engines),
-        voice_strength=args.voice_strength,
-        channel_strength=args.channel_strength,
-    )
+    try:
+        config = CorpusConfig(
+            conversations=args.conversations,
+            duration_s=args.duration,
+            seed=args.seed,
+            engines=tuple(engines),
+            voice_strength=args.voice_strength,
+            channel_strength=args.channel_strength,
+            bleed_probability=args.bleed_probability,
+            telephone_probability=args.telephone_probability,
+        )
+    except ValueError as e:
+        raise SystemExit(f"corpus: {e}") from None
     files = build_corpus(args.out, config, workers=args.workers)
     print(f"{len(files)} conversations in {args.out} (engines: {', '.join(engines)})")
     return 0

@@ -18,6 +18,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=None, help="use the first N conversations")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="sampling seeds --seed, --seed+1, ...: the conversation metrics are averaged over them "
+        "(the probes use --seed)",
+    )
+    p.add_argument(
         "--sampler",
         action="append",
         default=[],
@@ -29,7 +36,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from models.bundle import DEFAULT_MODEL_PATH, AvatarForcingModel
     from models.evaluation.listening import listening_probe
-    from models.evaluation.report import cold_starts, probes, run_model, summarize, write_report
+    from models.evaluation.report import (
+        average_seeds,
+        cold_starts,
+        probes,
+        run_model,
+        summarize,
+        write_report,
+    )
     from models.training.data import corpus_files
 
     paths = args.model or [str(DEFAULT_MODEL_PATH)]
@@ -38,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
     ]
     if len(labels) != len(paths):
         raise SystemExit(f"{len(labels)} --label for {len(paths)} --model: give one label per model")
+    if args.seeds < 1:
+        raise SystemExit(f"--seeds must be at least 1 (got {args.seeds})")
     files = corpus_files(args.corpus)[: args.limit]
     columns, examples = {}, {}
     scored = []
@@ -55,16 +71,20 @@ def run(args: argparse.Namespace) -> int:
             sampler = SamplerConfig.from_dict({**model.card.sampler.to_dict(), **overrides})
         except (ConfigError, TypeError) as e:
             raise SystemExit(f"--sampler: {e}") from None
-        scored = run_model(model, files, sampler, seed=args.seed, label=label)
+        runs = []
+        for seed in range(args.seed, args.seed + args.seeds):
+            scored = run_model(model, files, sampler, seed=seed, label=f"{label} seed {seed}")
+            runs.append(summarize(scored, "generated"))
+            if seed == args.seed:
+                examples[label] = scored[0]
         listening = listening_probe(model, files, seed=args.seed)
         columns[label] = {
-            **summarize(scored, "generated"),
+            **average_seeds(runs),
             **probes(model, files[0], seed=args.seed, sampler=sampler),
             **cold_starts(model, files[:3], sampler, args.seed),
             "listening_smile_gain": listening["listening_smile_gain"],
             "listening_onsets": listening["listening_onsets"],
         }
-        examples[label] = scored[0]
     columns["ground truth"] = {
         **summarize(scored, "truth"),
         # the data's own answer over the same frames: what a listening model's gain approaches
@@ -82,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
             "corpus": str(args.corpus),
             "models": dict(zip(labels, paths, strict=True)),
             "seed": args.seed,
+            "seeds": args.seeds,
             "sampler_overrides": overrides,
         },
     )

@@ -6,7 +6,7 @@ import torch
 
 from models.bundle import AvatarForcingModel
 from models.motion.arkit import mouth_channel_indices
-from models.stream import AvatarStream, animate
+from models.stream import AvatarStream, Recording, animate, animate_many
 from tests.helpers import small_random_model
 
 
@@ -41,6 +41,36 @@ def test_chunking_does_not_change_the_result(model: AvatarForcingModel) -> None:
     x = animate(model, a, 16000, u, 16000, motion, seed=4, chunk_seconds=0.05)
     y = animate(model, a, 16000, u, 16000, motion, seed=4, chunk_seconds=0.7)
     assert np.allclose(x, y, atol=1e-4)
+
+
+def test_animate_many_equals_animating_each_alone(model: AvatarForcingModel) -> None:
+    motion = np.random.default_rng(0).uniform(0, 0.5, (40, 58)).astype(np.float32)
+    recordings = [
+        Recording(_audio(1.6, 16000), 16000, _audio(1.6, 16000, 1), 16000, motion),
+        Recording(_audio(0.9, 44100, 2), 44100),  # shorter, another rate, no user side
+        Recording(_audio(1.3, 16000, 3), 16000, _audio(2.0, 8000, 4), 8000),
+    ]
+    seeds = [5, 6, 7]
+    chunks: list[tuple[int, int]] = []
+    together = animate_many(model, recordings, seeds=seeds, on_chunk=lambda d, t: chunks.append((d, t)))
+    assert chunks[-1] == (4, 4)  # 1.6 s in 0.5-s chunks: progress per round
+    for rec, seed, got in zip(recordings, seeds, together, strict=True):
+        alone = animate(
+            model,
+            rec.avatar_audio,
+            rec.avatar_rate,
+            rec.user_audio,
+            rec.user_rate,
+            rec.user_motion,
+            seed=seed,
+        )
+        assert got.shape == alone.shape
+        assert np.allclose(got, alone, atol=1e-4)
+    # at most two streams per generator pass: the same motion
+    pairs = animate_many(model, recordings, seeds=seeds, max_batch=2)
+    assert all(np.allclose(a, b, atol=1e-4) for a, b in zip(pairs, together, strict=True))
+    with pytest.raises(ValueError, match="3 recordings but 2 seeds"):
+        animate_many(model, recordings, seeds=[1, 2])
 
 
 def test_stream_waits_for_all_three_inputs(model: AvatarForcingModel) -> None:

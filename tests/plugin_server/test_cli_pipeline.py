@@ -106,6 +106,11 @@ def test_corpus_is_deterministic_and_indexed(run: Path, tmp_path: Path) -> None:
     )
 
 
+def test_evaluate_refuses_zero_seeds(run: Path, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="--seeds"):
+        main(["evaluate", "--corpus", str(run / "corpus"), "--out", str(tmp_path), "--seeds", "0"])
+
+
 def test_unknown_engine_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="festival"):
         main(["corpus", "--out", str(tmp_path), "--engines", "festival"])
@@ -127,12 +132,15 @@ def test_evaluate_writes_a_report(run: Path) -> None:
                 str(out),
                 "--limit",
                 "1",
+                "--seeds",
+                "2",
             ]
         )
         == 0
     )
     report = json.loads((out / "report.json").read_text())["results"]
     assert set(report) == {"smoke", "ground truth"}
+    assert report["smoke"]["seeds"] == 2 and report["smoke"]["lip_auc_seed_sd"] >= 0.0
     assert 0.0 <= report["ground truth"]["silence_closed"] <= 1.0
     assert report["ground truth"]["lip_auc"] > 0.9  # the simulator's own mouths are in sync
     # fresh streams started 1 s before utterances, clean and with a noise floor: the model's
