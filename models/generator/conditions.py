@@ -76,10 +76,12 @@ def guidance_branches(c: Conditions) -> Conditions:
     )
 
 
-def combine_guidance(v: torch.Tensor, a_cfg: float, u_cfg: float | torch.Tensor) -> torch.Tensor:
+def combine_guidance(
+    v: torch.Tensor, a_cfg: float | torch.Tensor, u_cfg: float | torch.Tensor
+) -> torch.Tensor:
     """v = v0 + a_cfg (v_avatar - v0) + u_cfg (v_user - v0); v: (3B, T, D) -> (B, T, D).
 
-    u_cfg: one scale, or one per channel (D,)."""
+    a_cfg, u_cfg: one scale each, or one per channel (D,)."""
     v0, va, vu = v.chunk(3, dim=0)
     return v0 + a_cfg * (va - v0) + u_cfg * (vu - v0)
 

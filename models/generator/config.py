@@ -126,6 +126,10 @@ class SamplerConfig:
     schedule: str = "realtime"  # "official" (2-s first window) or "realtime"
     nfe: int = 10  # as in the official release: linspace(1000, 0, nfe - 1) timesteps
     a_cfg_scale: float = 2.0  # avatar-audio guidance
+    # Avatar-audio guidance on the speech channels (jaw, lips; the generator's `speech_channels`);
+    # None = a_cfg_scale. Stronger audio guidance sharpens the lips, but on the whole face it
+    # also damps the head and the expressions.
+    a_cfg_speech: float | None = None
     u_cfg_scale: float = 1.0  # user (audio + motion) guidance
     # User guidance on the channels the avatar's own speech drives (jaw, lips; the generator's
     # `speech_channels`, set from the motion space); None = u_cfg_scale. A strong u_cfg answers

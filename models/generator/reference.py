@@ -66,6 +66,10 @@ class ReferenceSampler:
             raise ValueError(
                 "ReferenceSampler has one user guidance scale (the official one): leave u_cfg_speech unset"
             )
+        if self.config.a_cfg_speech not in (None, self.config.a_cfg_scale):
+            raise ValueError(
+                "ReferenceSampler has one audio guidance scale (the official one): leave a_cfg_speech unset"
+            )
         self.timesteps = sampling_timesteps(self.config.nfe, g.num_train_timesteps)
         sig = [sigma_for_timestep(t, g.num_train_timesteps) for t in self.timesteps]
         self.sigmas = [*sig, 0.0]

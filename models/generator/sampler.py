@@ -35,23 +35,42 @@ from .transformer import MotionGenerator
 log = logging.getLogger(__name__)
 
 
+def channel_guidance_scale(
+    name: str, scale: float, speech: float | None, speech_channels: Sequence[int], dim_motion: int
+) -> float | torch.Tensor:
+    """A guidance scale per channel: `scale` everywhere and `speech` on the speech channels (a
+    (D,) tensor), or one float when they agree (`speech` None or equal). ValueError naming
+    `name` when a speech scale is asked of a generator whose motion space names no speech
+    channels (e.g. the paper's latent motion)."""
+    if speech is None or float(speech) == float(scale):
+        return float(scale)
+    if not speech_channels:
+        raise ValueError(
+            f"{name} needs a motion space with named speech channels (arkit); "
+            f"this generator's has none: leave {name} unset"
+        )
+    out = torch.full((dim_motion,), float(scale))
+    out[list(speech_channels)] = float(speech)
+    return out
+
+
 def user_guidance_scale(
     config: SamplerConfig, speech_channels: Sequence[int], dim_motion: int
 ) -> float | torch.Tensor:
-    """User guidance per channel: `u_cfg_scale` everywhere, `u_cfg_speech` on the speech channels
-    (a (D,) tensor), or one float when they agree. ValueError when `u_cfg_speech` is asked of a
-    generator whose motion space names no speech channels (e.g. the paper's latent motion)."""
-    u, speech = float(config.u_cfg_scale), config.u_cfg_speech
-    if speech is None or float(speech) == u:
-        return u
-    if not speech_channels:
-        raise ValueError(
-            "u_cfg_speech needs a motion space with named speech channels (arkit); "
-            "this generator's has none: leave u_cfg_speech unset"
-        )
-    scale = torch.full((dim_motion,), u)
-    scale[list(speech_channels)] = float(speech)
-    return scale
+    """User guidance per channel: `u_cfg_scale` everywhere, `u_cfg_speech` on the speech channels."""
+    return channel_guidance_scale(
+        "u_cfg_speech", config.u_cfg_scale, config.u_cfg_speech, speech_channels, dim_motion
+    )
+
+
+def audio_guidance_scale(
+    config: SamplerConfig, speech_channels: Sequence[int], dim_motion: int
+) -> float | torch.Tensor:
+    """Avatar-audio guidance per channel: `a_cfg_scale` everywhere, `a_cfg_speech` on the speech
+    channels."""
+    return channel_guidance_scale(
+        "a_cfg_speech", config.a_cfg_scale, config.a_cfg_speech, speech_channels, dim_motion
+    )
 
 
 class StreamingSampler:
@@ -79,6 +98,7 @@ class StreamingSampler:
         self.branches = 3 if self.config.guidance else 1
         speech = getattr(model, "speech_channels", ())
         self.user_scale = user_guidance_scale(self.config, speech, g.dim_motion)  # float or (D,)
+        self.audio_scale = audio_guidance_scale(self.config, speech, g.dim_motion)  # float or (D,)
         self.cache: GeneratorCache | None = None
 
     # --- API ----------------------------------------------------------------------------------
@@ -216,7 +236,8 @@ class StreamingSampler:
             out[c:] = value
             return out
 
-        u_cfg = self._user_scale(p)  # float, or (D,) on the block's device and dtype
+        u_cfg = self._on(self.user_scale, p)  # float, or (D,) on the block's device and dtype
+        a_cfg = self._on(self.audio_scale, p)
         last_kv = None
         for i, t in enumerate(self.timesteps):
             # Context frames carry the context level; their sigma stays 0 so updates leave them be.
@@ -224,11 +245,7 @@ class StreamingSampler:
             xb = x.repeat(self.branches, 1, 1)
             out = net.evaluate(xb, t_frames, ref, cross, cross_mask, self_mask, past)
             assert out.velocity is not None
-            v = (
-                combine_guidance(out.velocity, self.config.a_cfg_scale, u_cfg)
-                if self.branches == 3
-                else out.velocity
-            )
+            v = combine_guidance(out.velocity, a_cfg, u_cfg) if self.branches == 3 else out.velocity
             x = flow_update(x, v, frame_values(self.sigmas[i]), frame_values(self.sigmas[i + 1]))
             if t == 0.0 and ctx_t == 0.0:
                 last_kv = out.new_kv  # the t = 0 evaluation saw exactly the clean frames
@@ -252,10 +269,10 @@ class StreamingSampler:
         cache.advance(clean, cond_all, last_kv, cross)
         return x[:, c:]
 
-    def _user_scale(self, like: torch.Tensor) -> float | torch.Tensor:
-        """The user guidance scale: one float, or (D,) on `like`'s device and dtype."""
-        u = self.user_scale
-        return u if isinstance(u, float) else u.to(device=like.device, dtype=like.dtype)
+    @staticmethod
+    def _on(scale: float | torch.Tensor, like: torch.Tensor) -> float | torch.Tensor:
+        """A guidance scale: one float, or (D,) on `like`'s device and dtype."""
+        return scale if isinstance(scale, float) else scale.to(device=like.device, dtype=like.dtype)
 
     def _require_cache(self) -> GeneratorCache:
         if self.cache is None:

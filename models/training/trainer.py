@@ -273,7 +273,11 @@ def talking_only_motion(
     sampler = StreamingSampler(
         model.generator,
         SamplerConfig(
-            schedule="official", nfe=nfe, a_cfg_scale=model.card.sampler.a_cfg_scale, u_cfg_scale=0.0
+            schedule="official",
+            nfe=nfe,
+            a_cfg_scale=model.card.sampler.a_cfg_scale,
+            a_cfg_speech=model.card.sampler.a_cfg_speech,
+            u_cfg_scale=0.0,
         ),
     )
     if cond.frames > model.card.generator.window_frames:

@@ -82,6 +82,7 @@ class SessionConfig:
     block_frames: int | None = None  # frames per generated block (latency vs. cost)
     nfe: int | None = None  # denoising steps per block (>= 3)
     a_cfg: float | None = None  # avatar-audio guidance scale
+    a_cfg_speech: float | None = None  # avatar-audio guidance on the jaw and lips (arkit); None = the model's
     u_cfg: float | None = None  # user guidance scale
     u_cfg_speech: float | None = None  # user guidance on the jaw and lips (arkit); None = the model's
     guidance: bool | None = None  # False: one branch, no CFG (3x cheaper)
@@ -117,6 +118,8 @@ class SessionConfig:
             "u_cfg must be in -10..20": self.u_cfg is None or -10.0 <= self.u_cfg <= 20.0,
             "u_cfg_speech must be in -10..20": self.u_cfg_speech is None
             or -10.0 <= self.u_cfg_speech <= 20.0,
+            "a_cfg_speech must be in -10..20": self.a_cfg_speech is None
+            or -10.0 <= self.a_cfg_speech <= 20.0,
             "seed must be 0..2**53": self.seed is None or 0 <= self.seed <= 2**53,
             "motion_intensity must be in 0..2": 0.0 <= self.motion_intensity <= 2.0,
             "stats_interval_s must be in 0.1..60": 0.1 <= self.stats_interval_s <= 60.0,

@@ -24,7 +24,8 @@ what a generated block becomes:
   first one the user motion is zeros (the null condition, as in `PaperAvatar`); afterwards the
   last one is held. `user_motion` (ARKit frames) is refused.
 - Config: `nfe`, `a_cfg`, `u_cfg`, `guidance`, `block_frames`, `seed` act as for `Session`
-  (`u_cfg_speech` other than `u_cfg` is refused: the paper's latent motion names no jaw or lips);
+  (`u_cfg_speech` other than `u_cfg`, or `a_cfg_speech` other than `a_cfg`, is refused: the
+  paper's latent motion names no jaw or lips);
   `model` must be None or "paper"; `renderer` / `renderer_options` are ignored (the frames are the
   portrait's); `frame_format` applies; `sinks` are refused (sinks take ARKit frames).
 

@@ -94,7 +94,7 @@ ModelFactory = Callable[[str | None], AvatarForcingModel]
 
 REBUILD_KEYS = frozenset({"model", "avatar", "block_frames", "guidance", "seed"})
 """Config keys whose change restarts the generator's state at the next block (the clock goes on)."""
-SAMPLER_KEYS = frozenset({"nfe", "a_cfg", "u_cfg"})
+SAMPLER_KEYS = frozenset({"nfe", "a_cfg", "a_cfg_speech", "u_cfg", "u_cfg_speech"})
 """Config keys that swap the sampler settings at the next block, keeping the generator's state."""
 
 
@@ -846,6 +846,7 @@ def _id(msg: Message) -> int | None:
 SAMPLER_FIELDS = (
     ("nfe", "nfe"),
     ("a_cfg", "a_cfg_scale"),
+    ("a_cfg_speech", "a_cfg_speech"),
     ("u_cfg", "u_cfg_scale"),
     ("u_cfg_speech", "u_cfg_speech"),
     ("guidance", "guidance"),

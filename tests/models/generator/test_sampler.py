@@ -2,7 +2,12 @@ import pytest
 import torch
 
 from models.generator import SamplerConfig
-from models.generator.sampler import StreamingSampler, stream_offline, user_guidance_scale
+from models.generator.sampler import (
+    StreamingSampler,
+    audio_guidance_scale,
+    stream_offline,
+    user_guidance_scale,
+)
 from models.generator.transformer import MotionGenerator
 
 from .conftest import TINY, random_conditions, random_model
@@ -233,6 +238,39 @@ def test_user_guidance_scale_per_channel() -> None:
     assert isinstance(scale, torch.Tensor) and scale.tolist() == [0.5, 2.0, 2.0, 0.5, 2.0, 2.0]
     with pytest.raises(ValueError, match="u_cfg_speech needs a motion space"):
         user_guidance_scale(SamplerConfig(u_cfg_scale=2.0, u_cfg_speech=1.0), (), 6)
+
+
+def test_audio_guidance_scale_per_channel() -> None:
+    assert audio_guidance_scale(SamplerConfig(a_cfg_scale=2.0), (0, 1), 4) == 2.0
+    scale = audio_guidance_scale(SamplerConfig(a_cfg_scale=2.0, a_cfg_speech=3.0), (1,), 4)
+    assert isinstance(scale, torch.Tensor) and scale.tolist() == [2.0, 3.0, 2.0, 2.0]
+    with pytest.raises(ValueError, match="a_cfg_speech needs a motion space"):
+        audio_guidance_scale(SamplerConfig(a_cfg_speech=3.0), (), 4)
+
+
+def test_a_cfg_speech_guides_the_speech_channels_apart() -> None:
+    """As u_cfg_speech, for the avatar-audio guidance: the speech channels as with a_cfg 4
+    everywhere, the others as with a_cfg 2 everywhere."""
+    model = random_model()
+    model.speech_channels = (1, 3)
+    noise = torch.randn(1, 5, TINY.dim_motion, generator=torch.Generator().manual_seed(4))
+
+    def block(**scales: float) -> torch.Tensor:
+        s = StreamingSampler(model, SamplerConfig(schedule="realtime", nfe=3, **scales))
+        s.reset(torch.zeros(1, TINY.dim_motion))
+        return s.step(random_conditions(TINY, 5), noise)
+
+    mixed, low, high = (
+        block(a_cfg_scale=2.0, a_cfg_speech=4.0),
+        block(a_cfg_scale=2.0),
+        block(a_cfg_scale=4.0),
+    )
+    speech, other = [1, 3], [0, 2, 4, 5]
+    assert torch.allclose(mixed[..., speech], high[..., speech], atol=1e-5)
+    assert torch.allclose(mixed[..., other], low[..., other], atol=1e-5)
+    assert not torch.allclose(low[..., speech], high[..., speech], atol=1e-3)
+    with pytest.raises(ValueError, match="a_cfg_speech needs"):
+        StreamingSampler(random_model(), SamplerConfig(a_cfg_speech=1.0))
 
 
 def test_u_cfg_speech_guides_the_speech_channels_apart() -> None:

@@ -63,6 +63,7 @@ def test_unknown_keys_list_the_valid_ones() -> None:
         {"a_cfg": "high"},
         {"u_cfg_speech": 25},
         {"u_cfg_speech": "off"},
+        {"a_cfg_speech": -11},
         {"seed": -1},
         {"motion_intensity": 2.5},
         {"motion_intensity": True},

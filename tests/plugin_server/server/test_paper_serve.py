@@ -50,6 +50,8 @@ def test_paper_session_streams_frames_and_audio(spec: PaperServeSpec) -> None:
                 # no jaw or lips in the latents: a separate user guidance for them is refused
                 await client.send(Config(id=client.next_id(), config={"u_cfg_speech": 0.0}))
                 no_speech = await client.recv(10.0)
+                await client.send(Config(id=client.next_id(), config={"a_cfg_speech": 3.0}))
+                no_audio_speech = await client.recv(10.0)
                 result = await stream_audio(
                     server.url,
                     (speech(1.0, 16000), 16000),
@@ -63,9 +65,9 @@ def test_paper_session_streams_frames_and_audio(spec: PaperServeSpec) -> None:
             health = server.health()
         finally:
             await server.stop()
-        return welcome, [refused, no_speech, result], health
+        return welcome, [refused, no_speech, no_audio_speech, result], health
 
-    welcome, (refused, no_speech, result), health = run(main(), timeout=60.0)
+    welcome, (refused, no_speech, no_audio_speech, result), health = run(main(), timeout=60.0)
     assert welcome.fps == FPS  # type: ignore[attr-defined]
     caps = welcome.capabilities  # type: ignore[attr-defined]
     assert "output:frames" in caps and "input:user_video" in caps and "output:motion" not in caps
@@ -73,6 +75,7 @@ def test_paper_session_streams_frames_and_audio(spec: PaperServeSpec) -> None:
     assert isinstance(refused, Error) and refused.code == "unsupported"
     assert isinstance(no_speech, Error) and no_speech.code == "bad_config"
     assert "u_cfg_speech" in no_speech.message
+    assert isinstance(no_audio_speech, Error) and "a_cfg_speech" in no_audio_speech.message
     assert "latents" in refused.message and "frames" in refused.message
     assert health["preset"] == "paper"  # type: ignore[index]
 

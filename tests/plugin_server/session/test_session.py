@@ -235,6 +235,16 @@ def test_live_config_changes_take_effect_at_the_next_block(model: AvatarForcingM
     sampler = d.session.stream.sampler
     assert sampler.cache is cache and isinstance(sampler.user_scale, torch.Tensor)
     assert sampler.user_scale[INDEX["JawOpen"]] == 0.0 and sampler.user_scale[INDEX["MouthSmileLeft"]] == 3.0
+    # a speech-channel scale alone swaps the sampler too, the stream going on
+    (ack,) = d.send(Config(config={"a_cfg_speech": 3.5}))
+    assert ack.config["a_cfg_speech"] == 3.5
+    d.run(0.16)
+    sampler = d.session.stream.sampler
+    assert sampler.cache is cache and isinstance(sampler.audio_scale, torch.Tensor)
+    assert sampler.audio_scale[INDEX["JawOpen"]] == 3.5 and sampler.audio_scale[INDEX["EyeBlinkLeft"]] == 2.0
+    d.send(Config(config={"u_cfg_speech": 1.0}))
+    d.run(0.16)
+    assert d.session.stream.sampler.user_scale[INDEX["JawOpen"]] == 1.0
 
 
 def test_resume_within_the_grace_period_and_expiry(model: AvatarForcingModel) -> None:
