@@ -21,6 +21,7 @@ import torch
 
 from models.audio.frontend import AudioConditioner
 from models.bundle import AvatarForcingModel
+from models.generator.batched import compatible_groups, step_batched
 from models.generator.cache import GeneratorCache
 from models.generator.conditions import Conditions
 from models.generator.config import SamplerConfig
@@ -323,8 +324,6 @@ def step_streams(
     streams run as one batched generator pass (`models.generator.batched`); per stream (n_i, 58).
     Seeded streams draw their own noise, so the result equals stepping each alone (up to float
     rounding of the larger matrix products)."""
-    from models.generator.batched import compatible_groups, step_batched
-
     out: list[list[np.ndarray]] = [[] for _ in streams]
     while True:
         pending = [
