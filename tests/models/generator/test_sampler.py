@@ -248,52 +248,42 @@ def test_audio_guidance_scale_per_channel() -> None:
         audio_guidance_scale(SamplerConfig(a_cfg_speech=3.0), (), 4)
 
 
-def test_a_cfg_speech_guides_the_speech_channels_apart() -> None:
-    """As u_cfg_speech, for the avatar-audio guidance: the speech channels as with a_cfg 4
-    everywhere, the others as with a_cfg 2 everywhere."""
-    model = random_model()
-    model.speech_channels = (1, 3)
-    noise = torch.randn(1, 5, TINY.dim_motion, generator=torch.Generator().manual_seed(4))
-
-    def block(**scales: float) -> torch.Tensor:
-        s = StreamingSampler(model, SamplerConfig(schedule="realtime", nfe=3, **scales))
-        s.reset(torch.zeros(1, TINY.dim_motion))
-        return s.step(random_conditions(TINY, 5), noise)
-
-    mixed, low, high = (
-        block(a_cfg_scale=2.0, a_cfg_speech=4.0),
-        block(a_cfg_scale=2.0),
-        block(a_cfg_scale=4.0),
-    )
-    speech, other = [1, 3], [0, 2, 4, 5]
-    assert torch.allclose(mixed[..., speech], high[..., speech], atol=1e-5)
-    assert torch.allclose(mixed[..., other], low[..., other], atol=1e-5)
-    assert not torch.allclose(low[..., speech], high[..., speech], atol=1e-3)
-    with pytest.raises(ValueError, match="a_cfg_speech needs"):
-        StreamingSampler(random_model(), SamplerConfig(a_cfg_speech=1.0))
-
-
-def test_u_cfg_speech_guides_the_speech_channels_apart() -> None:
+@pytest.mark.parametrize(
+    ("mixed", "speech_like", "other_like", "name"),
+    [
+        (
+            {"u_cfg_scale": 2.0, "u_cfg_speech": 1.0},
+            {"u_cfg_scale": 1.0},
+            {"u_cfg_scale": 2.0},
+            "u_cfg_speech",
+        ),
+        (
+            {"a_cfg_scale": 2.0, "a_cfg_speech": 4.0},
+            {"a_cfg_scale": 4.0},
+            {"a_cfg_scale": 2.0},
+            "a_cfg_speech",
+        ),
+    ],
+)
+def test_speech_guidance_guides_the_speech_channels_apart(
+    mixed: dict[str, float], speech_like: dict[str, float], other_like: dict[str, float], name: str
+) -> None:
     """One evaluation per block (nfe 3, realtime): each output channel follows its own guided
     velocity, so with u_cfg 2 and u_cfg_speech 1 the speech channels come out as with u_cfg 1
-    everywhere and the others as with u_cfg 2 everywhere."""
+    everywhere and the others as with u_cfg 2 everywhere; the same for a_cfg and a_cfg_speech."""
     model = random_model()
     model.speech_channels = (0, 2)
     noise = torch.randn(1, 5, TINY.dim_motion, generator=torch.Generator().manual_seed(3))
 
-    def block(**scales: float) -> torch.Tensor:
+    def block(scales: dict[str, float]) -> torch.Tensor:
         s = StreamingSampler(model, SamplerConfig(schedule="realtime", nfe=3, **scales))
         s.reset(torch.zeros(1, TINY.dim_motion))
         return s.step(random_conditions(TINY, 5), noise)
 
-    mixed, weak, strong = (
-        block(u_cfg_scale=2.0, u_cfg_speech=1.0),
-        block(u_cfg_scale=1.0),
-        block(u_cfg_scale=2.0),
-    )
+    got, like_speech, like_other = block(mixed), block(speech_like), block(other_like)
     speech, other = [0, 2], [1, 3, 4, 5]
-    assert torch.allclose(mixed[..., speech], weak[..., speech], atol=1e-5)
-    assert torch.allclose(mixed[..., other], strong[..., other], atol=1e-5)
-    assert not torch.allclose(weak[..., speech], strong[..., speech], atol=1e-3)  # the scale matters
-    with pytest.raises(ValueError, match="u_cfg_speech needs"):
-        StreamingSampler(random_model(), SamplerConfig(u_cfg_scale=2.0, u_cfg_speech=1.0))
+    assert torch.allclose(got[..., speech], like_speech[..., speech], atol=1e-5)
+    assert torch.allclose(got[..., other], like_other[..., other], atol=1e-5)
+    assert not torch.allclose(like_speech[..., speech], like_other[..., speech], atol=1e-3)  # it matters
+    with pytest.raises(ValueError, match=f"{name} needs"):
+        StreamingSampler(random_model(), SamplerConfig(**mixed))
