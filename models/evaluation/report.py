@@ -140,44 +140,39 @@ def run_model(
     max_batch: int | None = 16,
 ) -> list[Scored]:
     """Animate the avatar side of every conversation (their streams batched, at most `max_batch`
-    at a time: the same motion as one by one, faster) and pair it with what scoring needs."""
-    convs = [Conversation.load(f) for f in files]
-    recordings = [
-        Recording(c.avatar.audio, c.sample_rate, c.user.audio, c.sample_rate, c.user.motion) for c in convs
-    ]
-    generated: list[np.ndarray] = []
-    step = max_batch or max(1, len(recordings))
-    with tqdm(
-        total=sum(len(c.avatar.audio) for c in convs) / 16000,
-        desc=f"animate {label}",
-        unit="s",
-        disable=not progress,
-    ) as bar:
-        for start in range(0, len(recordings), step):
-            batch = recordings[start : start + step]
-            seconds = max(len(r.avatar_audio) / r.avatar_rate for r in batch) * len(batch)
-
-            def tick(done: int, total: int, seconds: float = seconds) -> None:
-                bar.update(seconds / total)
-
-            generated += animate_many(model, batch, sampler, seed, on_chunk=tick, max_batch=max_batch)
+    at a time: the same motion as one by one, faster) and pair it with what scoring needs.
+    Conversations are loaded a batch at a time; only their motion and labels are kept."""
     out = []
-    for f, conv, gen in zip(files, convs, generated, strict=True):
-        a, u = conv.avatar, conv.user
-        t = min(len(gen), len(a.motion))
-        out.append(
-            Scored(
-                name=Path(f).stem,
-                generated=gen[:t],
-                truth=a.motion[:t],
-                user=u.motion[:t],
-                phones=a.phones,
-                avatar_vocal=[(e.start, e.end) for e in a.events if e.kind in VOCAL],
-                user_vocal=[(e.start, e.end) for e in u.events if e.kind in VOCAL],
-                user_expressive=[e.start for e in u.events if e.kind in ("smile", "laugh")],
-                fps=conv.fps,
-            )
-        )
+    step = max_batch or max(1, len(files))
+    with tqdm(total=len(files), desc=f"animate {label}", unit="conv", disable=not progress) as bar:
+        for start in range(0, len(files), step):
+            names = files[start : start + step]
+            convs = [Conversation.load(f) for f in names]
+            recordings = [
+                Recording(c.avatar.audio, c.sample_rate, c.user.audio, c.sample_rate, c.user.motion)
+                for c in convs
+            ]
+
+            def tick(done: int, total: int, size: int = len(names)) -> None:
+                bar.update(size / total)
+
+            generated = animate_many(model, recordings, sampler, seed, on_chunk=tick, max_batch=max_batch)
+            for f, conv, gen in zip(names, convs, generated, strict=True):
+                a, u = conv.avatar, conv.user
+                t = min(len(gen), len(a.motion))
+                out.append(
+                    Scored(
+                        name=Path(f).stem,
+                        generated=gen[:t],
+                        truth=a.motion[:t],
+                        user=u.motion[:t],
+                        phones=a.phones,
+                        avatar_vocal=[(e.start, e.end) for e in a.events if e.kind in VOCAL],
+                        user_vocal=[(e.start, e.end) for e in u.events if e.kind in VOCAL],
+                        user_expressive=[e.start for e in u.events if e.kind in ("smile", "laugh")],
+                        fps=conv.fps,
+                    )
+                )
     return out
 
 
