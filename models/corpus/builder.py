@@ -54,11 +54,10 @@ class CorpusConfig:
             raise ValueError(f"unknown engine(s) {bad}; valid: {list(ENGINES)}")
         if self.engine_weights is not None and len(self.engine_weights) != len(self.engines):
             raise ValueError("engine_weights needs one weight per engine")
-        for name in ("voice_strength", "channel_strength", "bleed_probability"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1] (got {getattr(self, name)})")
-        if self.telephone_probability is not None and not 0.0 <= self.telephone_probability <= 1.0:
-            raise ValueError(f"telephone_probability must be in [0, 1] (got {self.telephone_probability})")
+        for name in ("voice_strength", "channel_strength", "bleed_probability", "telephone_probability"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1] (got {value})")
 
     def telephone_share(self) -> float:
         """The probability that a track goes through the telephone channel."""
