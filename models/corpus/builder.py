@@ -143,9 +143,9 @@ def make_source(engine: str, rng: np.random.Generator) -> SpeechSource:
 
         return make_voices(1, seed=int(rng.integers(2**31)))[0]
     if engine == "flite":
-        from .tts_flite import FliteVoice, list_voices
+        from .tts_flite import FliteVoice, text_voices
 
-        voices = list_voices()
+        voices = text_voices()
         name = str(rng.choice(voices))
         f0 = float(rng.uniform(90, 220)) if name.startswith("kal") else None
         return FliteVoice(name, duration_stretch=float(rng.uniform(0.85, 1.2)), f0_mean=f0)

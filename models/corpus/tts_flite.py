@@ -8,7 +8,10 @@ stretched or cut to end exactly with it. slt's audio lags its labels by about 10
 are moved by :data:`LABEL_DELAY_S`.
 
 Voices of the Debian package (``flite -lv``): kal (8 kHz diphone), kal16 (16 kHz diphone), awb, rms
-and slt (16 kHz clustergen); awb_time speaks times only. Install with ``apt-get install flite``
+and slt (16 kHz clustergen); awb_time is a limited-domain voice that speaks clock times only: any
+other text comes out as a short burst of wrong units (a 2.7-s sentence as 0.4 s of noise) whose
+printed phones no longer match the sound, so :func:`text_voices` leaves it out and
+:class:`FliteVoice` refuses it. Install with ``apt-get install flite``
 (``scripts/install-system-deps.sh``).
 """
 
@@ -29,9 +32,20 @@ from .utterance import Utterance
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FLITE_VOICES", "LABEL_DELAY_S", "FliteVoice", "flite_binary", "list_voices", "parse_psdur"]
+__all__ = [
+    "FLITE_VOICES",
+    "LABEL_DELAY_S",
+    "LIMITED_DOMAIN_VOICES",
+    "FliteVoice",
+    "flite_binary",
+    "list_voices",
+    "parse_psdur",
+    "text_voices",
+]
 
 FLITE_VOICES: tuple[str, ...] = ("kal", "kal16", "awb", "rms", "slt")
+# Voices built for one domain (clock times): they cannot read arbitrary text.
+LIMITED_DOMAIN_VOICES: frozenset[str] = frozenset({"awb_time"})
 # How much later the sound comes than flite's printed boundaries (measured: boundary shift that
 # maximises the vowel/stop energy contrast over ten sentences; slt +10..15 ms, others 0..5 ms).
 LABEL_DELAY_S: dict[str, float] = {"slt": 0.010}
@@ -54,6 +68,11 @@ def list_voices() -> tuple[str, ...]:
     out = subprocess.run([flite_binary(), "-lv"], capture_output=True, text=True, check=True).stdout
     _, _, names = out.partition(":")
     return tuple(names.split())
+
+
+def text_voices() -> tuple[str, ...]:
+    """The installed voices that read any text: `list_voices` without `LIMITED_DOMAIN_VOICES`."""
+    return tuple(v for v in list_voices() if v not in LIMITED_DOMAIN_VOICES)
 
 
 def parse_psdur(output: str) -> list[tuple[str, float]]:
@@ -133,8 +152,12 @@ class FliteVoice:
 
         if not text.strip():
             raise ValueError("nothing to synthesize: empty text")
-        if self.name not in list_voices():
-            raise ValueError(f"flite has no voice {self.name!r}; available: {list(list_voices())}")
+        if self.name in LIMITED_DOMAIN_VOICES or self.name not in list_voices():
+            limited = self.name in LIMITED_DOMAIN_VOICES
+            what = "is a limited-domain voice (clock times only)" if limited else "is not installed"
+            raise ValueError(
+                f"flite voice {self.name!r} {what}; voices that read text: {list(text_voices())}"
+            )
         with tempfile.TemporaryDirectory(prefix="flite-") as tmp:
             wav_path = Path(tmp) / "out.wav"
             proc = subprocess.run(

@@ -191,9 +191,9 @@ def test_flite_voice_alignment(name: str, rate: int) -> None:
 
 @needs_flite
 def test_flite_options() -> None:
-    from models.corpus.tts_flite import FliteVoice, list_voices, parse_psdur
+    from models.corpus.tts_flite import FliteVoice, list_voices, parse_psdur, text_voices
 
-    assert {"kal", "slt"} <= set(list_voices())
+    assert {"kal", "slt"} <= set(text_voices()) <= set(list_voices())
     normal = FliteVoice("kal16").synthesize("Bob met Mom.")
     slow = FliteVoice("kal16", duration_stretch=1.5).synthesize("Bob met Mom.")
     assert slow.duration > 1.3 * normal.duration
@@ -201,6 +201,23 @@ def test_flite_options() -> None:
     assert parse_psdur("pau:0.2 b:0.25 aa0:0.4") == [("SIL", 0.2), ("B", 0.25), ("AA", 0.4)]
     with pytest.raises(ValueError, match="voice"):
         FliteVoice("nobody").synthesize("hello")
+
+
+@needs_flite
+def test_flite_limited_domain_voice_is_never_drawn() -> None:
+    """awb_time says only clock times: a sentence comes out as a short burst whose printed phones
+    do not match the sound; the corpus must never speak with it."""
+    from models.corpus.builder import make_source
+    from models.corpus.tts_flite import LIMITED_DOMAIN_VOICES, FliteVoice, list_voices, text_voices
+
+    installed = LIMITED_DOMAIN_VOICES & set(list_voices())
+    assert not installed & set(text_voices())
+    rng = np.random.default_rng(0)
+    drawn = {make_source("flite", rng).name for _ in range(60)}
+    assert drawn <= set(text_voices()) and len(drawn) == len(text_voices())
+    for name in installed:
+        with pytest.raises(ValueError, match="limited-domain"):
+            FliteVoice(name).synthesize("The cat sat on the mat.")
 
 
 def test_flite_missing_binary_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
