@@ -21,6 +21,7 @@ from models.bundle import AvatarForcingModel
 from models.corpus.conversation import Conversation
 from models.corpus.phones import BILABIALS, OPEN_VOWELS, PhoneSegment
 from models.evaluation import metrics as M
+from models.evaluation.conditions import pool_by_condition, recording_conditions
 from models.generator.config import SamplerConfig
 from models.stream import Recording, animate_many
 
@@ -42,6 +43,9 @@ class Scored:
     user_vocal: list[tuple[float, float]]
     user_expressive: list[float]  # onsets (s) of the user's smiles and laughs
     fps: float = 25.0
+    # how the avatar's track was recorded, e.g. ("voice:espeak", "channel:telephone"); empty for
+    # conversations that do not say (models.evaluation.conditions.recording_conditions)
+    conditions: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -63,10 +67,11 @@ def open_vowel_frames(
     )
 
 
-def lip_sync(
+def utterance_lip_aucs(
     motion: np.ndarray, phones: Sequence[PhoneSegment], utterances: Sequence[tuple[float, float]], fps: float
-) -> dict[str, float]:
-    """Per-utterance ROC AUC of mouth openness, open vowels vs p/b/m frames; closure in silence."""
+) -> np.ndarray:
+    """(U,) ROC AUC of mouth openness, open-vowel frames vs p/b/m frames, of each utterance that
+    has at least two open-vowel frames and one closure frame (the others are left out)."""
     openness = M.mouth_openness(motion)
     t = len(motion)
     vowels = open_vowel_frames(phones, t, fps)
@@ -77,10 +82,21 @@ def lip_sync(
         pos, neg = openness[inside & vowels], openness[inside & closures & ~vowels]
         if len(pos) >= 2 and len(neg) >= 1:
             aucs.append(M.roc_auc(pos, neg))
+    return np.asarray(aucs, np.float64)
+
+
+def lip_sync(
+    motion: np.ndarray, phones: Sequence[PhoneSegment], utterances: Sequence[tuple[float, float]], fps: float
+) -> dict[str, float]:
+    """Per-utterance ROC AUC of mouth openness, open vowels vs p/b/m frames; closure in silence."""
+    openness = M.mouth_openness(motion)
+    t = len(motion)
+    vowels = open_vowel_frames(phones, t, fps)
+    aucs = utterance_lip_aucs(motion, phones, utterances, fps)
     silent = ~frame_mask(utterances, t, fps, pad=0.25)
     spoken_vowels = vowels & frame_mask(utterances, t, fps)
     return {
-        "lip_auc": float(np.mean(aucs)) if aucs else float("nan"),
+        "lip_auc": float(np.mean(aucs)) if len(aucs) else float("nan"),
         "lip_auc_utterances": float(len(aucs)),
         # AUC only ranks frames: a mouth that barely opens can still rank them well
         "vowel_openness_mean": float(openness[spoken_vowels].mean()) if spoken_vowels.any() else float("nan"),
@@ -171,6 +187,7 @@ def run_model(
                         user_vocal=[(e.start, e.end) for e in u.events if e.kind in VOCAL],
                         user_expressive=[e.start for e in u.events if e.kind in ("smile", "laugh")],
                         fps=conv.fps,
+                        conditions=recording_conditions(conv.meta),
                     )
                 )
     return out
@@ -285,6 +302,21 @@ def summarize(results: Sequence[Scored], which: str) -> dict[str, float]:
     return summary
 
 
+def lip_auc_by_condition(results: Sequence[Scored], which: str) -> dict[str, dict[str, float]]:
+    """Per-utterance lip AUC pooled by recording condition (`conditions.pool_by_condition`):
+    {"all" or a tag: {"mean", "utterances"}}. "all" is the plain mean over every utterance (the
+    summary's `lip_auc` averages conversations instead)."""
+    return pool_by_condition(
+        (
+            r.conditions,
+            utterance_lip_aucs(
+                r.generated if which == "generated" else r.truth, r.phones, r.avatar_vocal, r.fps
+            ),
+        )
+        for r in results
+    )
+
+
 def average_seeds(summaries: Sequence[dict[str, float]]) -> dict[str, float]:
     """The mean of each metric over runs with different sampling seeds (the same conversations),
     plus the spread of lip AUC between seeds (`lip_auc_seed_sd`, 0 for one run): one sampling
@@ -341,11 +373,17 @@ def write_report(
     columns: dict[str, dict[str, float]],
     examples: dict[str, Scored] | None = None,
     info: dict[str, Any] | None = None,
+    conditions: dict[str, dict[str, dict[str, float]]] | None = None,
 ) -> Path:
-    """Write report.md, report.json and plots into out_dir. columns: {label: summary}."""
+    """Write report.md, report.json and plots into out_dir. columns: {label: summary};
+    conditions: {label: lip_auc_by_condition(...)} for the table of lip sync per recording
+    condition (left out when None or when the conversations carry no conditions)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(json.dumps({"info": info or {}, "results": columns}, indent=2))
+    doc: dict[str, Any] = {"info": info or {}, "results": columns}
+    if conditions:
+        doc["lip_auc_by_condition"] = conditions
+    (out / "report.json").write_text(json.dumps(doc, indent=2))
     labels = list(columns)
     lines = ["# Evaluation report", ""]
     for k, v in (info or {}).items():
@@ -354,6 +392,7 @@ def write_report(
     for key in METRIC_DOCS:
         cells = [f"{columns[c].get(key, float('nan')):.3f}" for c in labels]
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    lines += _condition_table(conditions or {})
     lines += ["", "Metrics:", ""] + [f"- `{k}`: {d}" for k, d in METRIC_DOCS.items()]
     plots = _plots(out, examples or {})
     if plots:
@@ -361,6 +400,29 @@ def write_report(
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _condition_table(conditions: dict[str, dict[str, dict[str, float]]]) -> list[str]:
+    """Markdown lines: lip AUC per recording condition (rows) and model (columns)."""
+    labels = list(conditions)
+    tags = list(dict.fromkeys(t for c in conditions.values() for t in c))
+    if len(tags) <= 1:  # only "all": the conversations say nothing about their recording
+        return []
+    lines = [
+        "",
+        "## Lip sync by recording condition",
+        "",
+        "Lip AUC per utterance, pooled over the utterances of the avatar tracks with that voice engine"
+        " or channel effect (a track may have several effects).",
+        "",
+        "| condition | utterances | " + " | ".join(labels) + " |",
+        "|---|---|" + "---|" * len(labels),
+    ]
+    for tag in tags:
+        count = next(int(c[tag]["utterances"]) for c in conditions.values() if tag in c)
+        cells = [f"{c[tag]['mean']:.3f}" if tag in c else "-" for c in conditions.values()]
+        lines.append(f"| {tag} | {count} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _plots(out: Path, examples: dict[str, Scored]) -> list[Path]:

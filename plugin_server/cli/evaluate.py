@@ -35,10 +35,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from models.bundle import DEFAULT_MODEL_PATH, AvatarForcingModel
+    from models.evaluation.conditions import average_conditions
     from models.evaluation.listening import listening_probe
     from models.evaluation.report import (
         average_seeds,
         cold_starts,
+        lip_auc_by_condition,
         probes,
         run_model,
         summarize,
@@ -56,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"--seeds must be at least 1 (got {args.seeds})")
     files = corpus_files(args.corpus)[: args.limit]
     columns, examples = {}, {}
+    conditions: dict[str, dict[str, dict[str, float]]] = {}
     scored = []
     from models.generator.config import ConfigError, SamplerConfig
 
@@ -71,12 +74,14 @@ def run(args: argparse.Namespace) -> int:
             sampler = SamplerConfig.from_dict({**model.card.sampler.to_dict(), **overrides})
         except (ConfigError, TypeError) as e:
             raise SystemExit(f"--sampler: {e}") from None
-        runs = []
+        runs, by_condition = [], []
         for seed in range(args.seed, args.seed + args.seeds):
             scored = run_model(model, files, sampler, seed=seed, label=f"{label} seed {seed}")
             runs.append(summarize(scored, "generated"))
+            by_condition.append(lip_auc_by_condition(scored, "generated"))
             if seed == args.seed:
                 examples[label] = scored[0]
+        conditions[label] = average_conditions(by_condition)
         listening = listening_probe(model, files, seed=args.seed)
         columns[label] = {
             **average_seeds(runs),
@@ -93,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         "listening_smile_gain": listening["listening_truth_rise"],
         "listening_onsets": listening["listening_onsets"],
     }
+    conditions["ground truth"] = lip_auc_by_condition(scored, "truth")
     report = write_report(
         args.out,
         columns,
@@ -105,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
             "seeds": args.seeds,
             "sampler_overrides": overrides,
         },
+        conditions=conditions,
     )
     print(report.read_text())
     return 0

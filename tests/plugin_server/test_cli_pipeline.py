@@ -149,6 +149,16 @@ def test_evaluate_writes_a_report(run: Path) -> None:
         assert report["ground truth"][key] == 1.0 and report["smoke"][key] > 0.0
     md = (out / "report.md").read_text()
     assert "| lip_auc |" in md and "rpcc_smile" in md
+    # corpus conversations say how the avatar track was made: lip sync per condition
+    by_condition = json.loads((out / "report.json").read_text())["lip_auc_by_condition"]
+    assert set(by_condition) == {"smoke", "ground truth"}
+    tags = set(by_condition["smoke"])
+    assert (
+        "all" in tags
+        and any(t.startswith("voice:") for t in tags)
+        and any(t.startswith("channel:") for t in tags)
+    )
+    assert "## Lip sync by recording condition" in md
 
 
 def test_animate_writes_csv_and_json(run: Path, tmp_path: Path) -> None:
