@@ -67,22 +67,40 @@ def open_vowel_frames(
     )
 
 
+def _utterance_aucs(
+    openness: np.ndarray,
+    vowels: np.ndarray,
+    closures: np.ndarray,
+    utterances: Sequence[tuple[float, float]],
+    fps: float,
+) -> np.ndarray:
+    """(U,) AUC of `openness` (T,) on `vowels` against `closures` (T,) frames within each utterance."""
+    aucs = []
+    for s, e in utterances:
+        inside = frame_mask([(s, e)], len(openness), fps)
+        pos, neg = openness[inside & vowels], openness[inside & closures & ~vowels]
+        if len(pos) >= 2 and len(neg) >= 1:
+            aucs.append(M.roc_auc(pos, neg))
+    return np.asarray(aucs, np.float64)
+
+
+def _closure_frames(phones: Sequence[PhoneSegment], frames: int, fps: float) -> np.ndarray:
+    return frame_mask([(p.start, p.end) for p in phones if p.phone in BILABIALS], frames, fps)
+
+
 def utterance_lip_aucs(
     motion: np.ndarray, phones: Sequence[PhoneSegment], utterances: Sequence[tuple[float, float]], fps: float
 ) -> np.ndarray:
     """(U,) ROC AUC of mouth openness, open-vowel frames vs p/b/m frames, of each utterance that
     has at least two open-vowel frames and one closure frame (the others are left out)."""
-    openness = M.mouth_openness(motion)
     t = len(motion)
-    vowels = open_vowel_frames(phones, t, fps)
-    closures = frame_mask([(p.start, p.end) for p in phones if p.phone in BILABIALS], t, fps)
-    aucs = []
-    for s, e in utterances:
-        inside = frame_mask([(s, e)], t, fps)
-        pos, neg = openness[inside & vowels], openness[inside & closures & ~vowels]
-        if len(pos) >= 2 and len(neg) >= 1:
-            aucs.append(M.roc_auc(pos, neg))
-    return np.asarray(aucs, np.float64)
+    return _utterance_aucs(
+        M.mouth_openness(motion),
+        open_vowel_frames(phones, t, fps),
+        _closure_frames(phones, t, fps),
+        utterances,
+        fps,
+    )
 
 
 def lip_sync(
@@ -92,7 +110,7 @@ def lip_sync(
     openness = M.mouth_openness(motion)
     t = len(motion)
     vowels = open_vowel_frames(phones, t, fps)
-    aucs = utterance_lip_aucs(motion, phones, utterances, fps)
+    aucs = _utterance_aucs(openness, vowels, _closure_frames(phones, t, fps), utterances, fps)
     silent = ~frame_mask(utterances, t, fps, pad=0.25)
     spoken_vowels = vowels & frame_mask(utterances, t, fps)
     return {
