@@ -152,7 +152,7 @@ class FliteVoice:
 
         if not text.strip():
             raise ValueError("nothing to synthesize: empty text")
-        if self.name in LIMITED_DOMAIN_VOICES or self.name not in list_voices():
+        if self.name not in text_voices():
             limited = self.name in LIMITED_DOMAIN_VOICES
             what = "is a limited-domain voice (clock times only)" if limited else "is not installed"
             raise ValueError(

@@ -1,11 +1,21 @@
-"""Lip-sync scores of the evaluation report (`models.evaluation.report.lip_sync`)."""
+"""Lip-sync scores of the evaluation report (`models.evaluation.report.lip_sync`, per condition)."""
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from models.corpus.phones import PhoneSegment
 from models.evaluation import metrics as M
-from models.evaluation.report import average_seeds, frame_mask, lip_sync
+from models.evaluation.report import (
+    Scored,
+    average_seeds,
+    frame_mask,
+    lip_auc_by_condition,
+    lip_sync,
+    write_report,
+)
 
 FPS = 25.0
 
@@ -39,3 +49,37 @@ def test_average_seeds_means_each_metric_and_reports_the_lip_spread() -> None:
     assert average_seeds(runs[:1])["lip_auc_seed_sd"] == 0.0
     with pytest.raises(ValueError, match="no summaries"):
         average_seeds([])
+
+
+def _scored(conditions: tuple[str, ...], synced: bool) -> Scored:
+    """`_utterance` as one conversation; the generated mouth opens on the vowels (synced) or on
+    the closures (not), the truth always on the vowels."""
+    phones, utterances, truth = _utterance()
+    generated = truth.copy()
+    if not synced:
+        generated[:, M.JAW] = 0.0
+        generated[frame_mask([(p.start, p.end) for p in phones if p.phone == "M"], 75, FPS), M.JAW] = 0.6
+    return Scored("c", generated, truth, truth, phones, utterances, [], [], FPS, conditions=conditions)
+
+
+def test_the_report_shows_where_the_lips_fail(tmp_path: Path) -> None:
+    results = [
+        _scored(("voice:human", "channel:clean"), synced=True),
+        _scored(("voice:espeak", "channel:telephone"), synced=False),
+    ]
+    generated = lip_auc_by_condition(results, "generated")
+    assert generated["channel:clean"]["mean"] == 1.0 and generated["channel:telephone"]["mean"] == 0.0
+    assert generated["all"] == {"mean": 0.5, "utterances": 2.0}
+    truth = lip_auc_by_condition(results, "truth")
+    assert all(v["mean"] == 1.0 for v in truth.values())
+    report = write_report(
+        tmp_path, {"m": {"lip_auc": 0.5}}, info={}, conditions={"m": generated, "ground truth": truth}
+    )
+    text = report.read_text()
+    assert "## Lip sync by recording condition" in text
+    assert "| channel:telephone | 1 | 0.000 | 1.000 |" in text
+    assert json.loads((tmp_path / "report.json").read_text())["lip_auc_by_condition"]["m"] == generated
+    # conversations without conditions: no table
+    only_all = {"m": {"all": generated["all"]}}
+    plain = write_report(tmp_path / "plain", {"m": {"lip_auc": 1.0}}, conditions=only_all)
+    assert "by recording condition" not in plain.read_text()
