@@ -12,6 +12,9 @@ appends ``(name, parameters)`` to ``meta["augment"]``. Timings:
 * :func:`pitch_shift` resamples by the pitch factor (with soxr) and WSOLA-stretches back to the
   original length: duration and timings are unchanged; formants move with the pitch (a simple,
   robust choice for augmentation; no PSOLA or phase vocoder needed, no phasiness).
+* :func:`formant_shift` moves the spectral envelope (the formants: the vocal tract's length) by a
+  factor and keeps the pitch, the phase and the length: combined with :func:`pitch_shift`, the
+  pitch and the vocal tract of a voice vary apart, as they do between people.
 * gain, noise, reverb (direct path at zero delay) and the telephone channel keep the length and the
   timings.
 
@@ -222,6 +225,61 @@ def pitch_shift(
     sped = _resample(utt.audio, utt.sample_rate, utt.sample_rate / factor)  # len n / factor
     audio = _fix_length(wsola(sped, len(sped) / float(n) if n else 1.0, utt.sample_rate), n)
     return _derive(utt, audio, "pitch", {"semitones": semitones})
+
+
+def formant_shift(
+    utt: Utterance,
+    rng: np.random.Generator,
+    factor: float | None = None,
+    max_change: float = 0.15,
+    lpc_order: int | None = None,
+) -> Utterance:
+    """Scale the formant frequencies by ``factor`` (None: log-uniform within +/-``max_change``),
+    keeping pitch, phase, length and timings (> 1: a shorter vocal tract, as from a man's voice to
+    a woman's).
+
+    Per STFT frame (32-ms Hann, 75 % overlap) the spectral envelope is the frame's linear-prediction
+    fit (order ``lpc_order``, default 2 + sample rate / 1 kHz, from the autocorrelation of its power
+    spectrum); each bin's magnitude is multiplied by envelope(f / factor) / envelope(f), so the
+    harmonics (the pitch) stay where they were and only their amplitudes follow the moved formants.
+    The phase is kept. The output has the input's mean power.
+    """
+    from scipy.linalg import solve_toeplitz
+    from scipy.signal import istft, stft
+
+    if factor is None:
+        factor = float(np.exp(rng.uniform(np.log1p(-max_change), np.log1p(max_change))))
+    factor = float(factor)
+    if not factor > 0:
+        raise ValueError(f"formant factor must be positive; got {factor}")
+    x = utt.audio.astype(np.float64)
+    sr = utt.sample_rate
+    if abs(factor - 1.0) < 1e-9 or len(x) == 0:
+        return _derive(utt, x, "formant", {"factor": factor})
+    order = int(lpc_order or 2 + round(sr / 1000))
+    n_fft = 1 << max(6, math.ceil(math.log2(0.032 * sr)))
+    hop = n_fft // 4
+    _, _, spec = stft(x, sr, window="hann", nperseg=n_fft, noverlap=n_fft - hop, boundary="even")
+    spec = spec.T  # (frames, bins)
+    acf = np.fft.irfft(np.abs(spec) ** 2, n=n_fft, axis=1)[:, : order + 1]  # (frames, order + 1)
+    acf *= np.exp(-0.5 * (2 * np.pi * 40.0 * np.arange(order + 1) / sr) ** 2)  # 40-Hz lag window
+    bins = np.arange(spec.shape[1], dtype=np.float64)
+    src = np.minimum(bins / factor, bins[-1])
+    gain = np.ones(spec.shape)
+    for i, r in enumerate(acf):
+        if r[0] <= 1e-12:
+            continue  # a silent frame: nothing to move
+        r = r.copy()
+        r[0] *= 1.0 + 1e-6  # white-noise correction: a well-conditioned system
+        a = solve_toeplitz(r[:-1], r[1:])
+        log_env = -2.0 * np.log(np.abs(np.fft.rfft(np.r_[1.0, -a], n=n_fft)) + 1e-12)  # (bins,)
+        gain[i] = np.exp(0.5 * (np.interp(src, bins, log_env) - log_env))
+    _, y = istft((spec * gain).T, sr, window="hann", nperseg=n_fft, noverlap=n_fft - hop, boundary=True)
+    y = _fix_length(np.asarray(y, dtype=np.float64), len(x))
+    p_in, p_out = float(np.mean(x**2)), float(np.mean(y**2))
+    if p_out > 0:
+        y *= math.sqrt(p_in / p_out)
+    return _derive(utt, y, "formant", {"factor": factor})
 
 
 # --- level and noise ----------------------------------------------------------------------------

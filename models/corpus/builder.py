@@ -47,6 +47,9 @@ class CorpusConfig:
     # None = 0.25 * channel_strength. The channel draws from its own random stream, so a corpus
     # seed gives the same speech and motion whatever the share.
     telephone_probability: float | None = None
+    # per-speaker vocal-tract length: formants scaled by a factor log-uniform within
+    # 1 +/- formant_shift, pitch kept (0: off). Drawn from its own random stream like the line.
+    formant_shift: float = 0.0
 
     def __post_init__(self) -> None:
         bad = sorted(set(self.engines) - set(ENGINES))
@@ -58,6 +61,8 @@ class CorpusConfig:
             value = getattr(self, name)
             if value is not None and not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1] (got {value})")
+        if not 0.0 <= self.formant_shift <= 0.5:
+            raise ValueError(f"formant_shift must be in [0, 0.5] (got {self.formant_shift})")
 
     def telephone_share(self) -> float:
         """The probability that a track goes through the telephone channel."""
@@ -81,13 +86,17 @@ class CorpusConfig:
 
 
 class SpeakerVoice:
-    """A speech source with one consistent pitch/rate change and small per-utterance gain changes."""
+    """A speech source with one consistent pitch/rate change, optionally a vocal-tract (formant)
+    change of its own, and small per-utterance gain changes."""
 
-    def __init__(self, source: SpeechSource, rng: np.random.Generator, strength: float) -> None:
+    def __init__(
+        self, source: SpeechSource, rng: np.random.Generator, strength: float, formant: float = 1.0
+    ) -> None:
         self.source = source
         self.rng = rng
         self.semitones = float(rng.uniform(-3.0, 3.0) * strength) if rng.random() < 0.7 else 0.0
         self.rate = float(np.exp(rng.uniform(-0.15, 0.15) * strength)) if rng.random() < 0.7 else 1.0
+        self.formant = float(formant)  # formant frequencies x this; 1 = unchanged
 
     def synthesize(self, text: str, kind: str = "speech") -> Utterance:
         utt = augment.resample_utterance(self.source.synthesize(text, kind), 16000)
@@ -95,6 +104,8 @@ class SpeakerVoice:
             utt = augment.pitch_shift(utt, self.rng, semitones=self.semitones)
         if self.rate != 1.0:
             utt = augment.change_rate(utt, self.rng, rate=self.rate)
+        if self.formant != 1.0:
+            utt = augment.formant_shift(utt, self.rng, factor=self.formant)
         return augment.apply_gain(utt, self.rng, max_db=2.0)
 
     def describe(self) -> dict[str, Any]:
@@ -102,6 +113,7 @@ class SpeakerVoice:
             "voice": _describe(self.source),
             "semitones": round(self.semitones, 2),
             "rate": round(self.rate, 3),
+            "formant": round(self.formant, 3),
         }
 
 
@@ -127,6 +139,14 @@ class HumanSpeech:
             except (ValueError, RuntimeError) as e:  # an unalignable prompt: try another
                 log.debug("asterisk prompt skipped: %s", e)
         raise RuntimeError("asterisk prompts failed to align five times in a row")
+
+
+def draw_formant_factors(rng: np.random.Generator, max_change: float, n: int) -> list[float]:
+    """`n` speakers' formant factors, log-uniform within 1 -/+ `max_change` (all 1 when 0)."""
+    if max_change <= 0:
+        return [1.0] * n
+    lo, hi = np.log1p(-max_change), np.log1p(max_change)
+    return [float(np.exp(rng.uniform(lo, hi))) for _ in range(n)]
 
 
 def _describe(source: object) -> str:
@@ -189,10 +209,14 @@ def _channel(
 
 def build_one(index: int, config: CorpusConfig, out_dir: Path) -> dict[str, Any]:
     rng = np.random.default_rng([config.seed, index])
-    r_src, r_voice, r_sim, r_chan = rng.spawn(4)
+    r_src, r_voice, r_sim, r_chan, r_formant = rng.spawn(5)  # a new stream leaves the others as they were
     engines = list(config.engines)
     picks = [str(r_src.choice(engines, p=config.weights())) for _ in range(2)]
-    voices = [SpeakerVoice(make_source(e, r_src), r_voice, config.voice_strength) for e in picks]
+    formants = draw_formant_factors(r_formant, config.formant_shift, 2)
+    voices = [
+        SpeakerVoice(make_source(e, r_src), r_voice, config.voice_strength, formant=f)
+        for e, f in zip(picks, formants, strict=True)
+    ]
     conv = simulate_conversation(r_sim, voices[0], voices[1], config.duration_s)
     effects = {}
     raw = {who: conv.tracks[who].audio for who in ("avatar", "user")}

@@ -29,6 +29,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=0.2,
         help="share of tracks with the partner's voice in the mic",
     )
+    p.add_argument(
+        "--formant-shift",
+        type=float,
+        default=0.0,
+        help="per-speaker vocal-tract change: formants x 1 +/- this at most, pitch kept (0 = off; e.g. 0.15)",
+    )
     p.add_argument("--workers", type=int, default=1, help="parallel processes")
     p.add_argument(
         "--strict", action="store_true", help="fail when an engine is unavailable instead of skipping it"
@@ -54,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
             channel_strength=args.channel_strength,
             bleed_probability=args.bleed_probability,
             telephone_probability=args.telephone_probability,
+            formant_shift=args.formant_shift,
         )
     except ValueError as e:
         raise SystemExit(f"corpus: {e}") from None

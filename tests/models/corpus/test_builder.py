@@ -1,4 +1,5 @@
-"""Corpus builder: the channel knobs (telephone and bleed shares) and their validation."""
+"""Corpus builder: the channel knobs (telephone and bleed shares), the speakers' formant change,
+and their validation."""
 
 from pathlib import Path
 
@@ -7,11 +8,12 @@ import pytest
 
 from models.corpus.builder import CorpusConfig, build_one
 from models.corpus.conversation import Conversation
+from models.evaluation.report import VOCAL
 from plugin_server.cli import main
 
 
-def _one(tmp_path: Path, name: str, **kw: float) -> tuple[dict, Conversation]:
-    config = CorpusConfig(conversations=1, duration_s=4.0, seed=7, engines=("procedural",), **kw)
+def _one(tmp_path: Path, name: str, duration_s: float = 4.0, **kw: float) -> tuple[dict, Conversation]:
+    config = CorpusConfig(conversations=1, duration_s=duration_s, seed=7, engines=("procedural",), **kw)
     out = tmp_path / name
     out.mkdir()
     entry = build_one(0, config, out)
@@ -49,6 +51,30 @@ def test_telephone_without_other_channel_effects(tmp_path: Path) -> None:
     assert entry["channel"] == {"avatar": ["telephone"], "user": ["telephone"]}
 
 
+def test_formant_shift_changes_the_voices_and_nothing_else(tmp_path: Path) -> None:
+    quiet = {"duration_s": 12.0, "channel_strength": 0.0, "bleed_probability": 0.0}
+    plain, conv_plain = _one(tmp_path, "plain", **quiet)
+    moved, conv_moved = _one(tmp_path, "moved", formant_shift=0.2, **quiet)
+    factors = [v["formant"] for v in moved["voices"]]
+    assert [v["formant"] for v in plain["voices"]] == [1.0, 1.0]
+    assert all(0.8 <= f <= 1.2 for f in factors) and len(set(factors)) == 2
+    # its own random stream: the same voices, plan and phones; the sound differs (and with it the
+    # prosody-linked head motion)
+    strip = [{k: v for k, v in d.items() if k != "formant"} for d in (*plain["voices"], *moved["voices"])]
+    assert strip[:2] == strip[2:]
+    for who in ("avatar", "user"):
+        assert conv_plain.tracks[who].phones == conv_moved.tracks[who].phones
+        said = [[e for e in c.tracks[who].events if e.kind in VOCAL] for c in (conv_plain, conv_moved)]
+        assert said[0] == said[1] and said[0]
+    for who, factor in zip(("avatar", "user"), factors, strict=True):
+        a, b = (c.tracks[who].audio.astype(np.float64) for c in (conv_plain, conv_moved))
+        assert np.sqrt(np.mean(a**2)) > 0.01, f"the {who} says nothing in 12 s"
+        change = np.sqrt(np.mean((a - b) ** 2) / np.mean(a**2))
+        assert change > 0.5 * abs(np.log(factor)), (who, factor, change)
+    with pytest.raises(ValueError, match="formant_shift"):
+        CorpusConfig(formant_shift=0.6)
+
+
 @pytest.mark.parametrize(
     "key", ["telephone_probability", "bleed_probability", "channel_strength", "voice_strength"]
 )
@@ -60,3 +86,8 @@ def test_shares_outside_0_1_are_refused(key: str) -> None:
 def test_cli_refuses_a_bad_share(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="telephone_probability"):
         main(["corpus", "--out", str(tmp_path), "--engines", "procedural", "--telephone-probability", "2"])
+
+
+def test_cli_refuses_a_bad_formant_shift(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="formant_shift"):
+        main(["corpus", "--out", str(tmp_path), "--engines", "procedural", "--formant-shift", "0.7"])

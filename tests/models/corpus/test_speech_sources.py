@@ -386,6 +386,54 @@ def test_pitch_shift_keeps_timings(speech16: Utterance, monotone16: Utterance, s
     assert _f0(shifted) / _f0(monotone16) == pytest.approx(2 ** (semitones / 12), rel=0.03)
 
 
+def _harmonic_db(
+    x: np.ndarray, rate: int, f0: float, top_hz: float = 3500.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Frequencies and levels (dB) of the harmonics of a steady vowel, read from its middle 0.5 s."""
+    mid = x[len(x) // 4 : len(x) // 4 + rate // 2].astype(np.float64)
+    spec = np.abs(np.fft.rfft(mid * np.hanning(len(mid))))
+    freqs = np.fft.rfftfreq(len(mid), 1 / rate)
+    harmonics = f0 * np.arange(2, int(top_hz / f0))
+    return harmonics, np.array([20 * np.log10(spec[np.argmin(abs(freqs - h))] + 1e-12) for h in harmonics])
+
+
+@pytest.mark.parametrize(("f0", "factor"), [(110.0, 0.87), (110.0, 1.15), (220.0, 1.15)])
+def test_formant_shift_moves_the_envelope_and_keeps_the_pitch(f0: float, factor: float) -> None:
+    from models.corpus.laugh import formant_filter, glottal_source
+
+    rate, rng = 16000, np.random.default_rng(0)
+    src = glottal_source(np.full(rate, f0), rate, rng, jitter=0.0, shimmer=0.0)
+    vowel = formant_filter(src, (700.0, 1100.0, 2500.0), (80.0, 90.0, 120.0), rate)
+    utt = Utterance((0.5 * vowel / np.abs(vowel).max()).astype(np.float32), rate, [], "", "vowel")
+    out = aug.formant_shift(utt, rng, factor=factor)
+    assert len(out.audio) == len(utt.audio) and out.meta["augment"][-1] == ("formant", {"factor": factor})
+    freqs, before = _harmonic_db(utt.audio, rate, f0)
+    _, after = _harmonic_db(out.audio, rate, f0)
+    # the same harmonics (the pitch is kept), now with the levels the envelope had at f / factor
+    target = np.interp(freqs / factor, freqs, before)
+    err = np.abs(after - target - np.median(after - target)).mean()
+    unchanged = np.abs(before - target - np.median(before - target)).mean()
+    assert err < 2.5 and unchanged > 2 * err, (err, unchanged)
+    power = [np.mean(u.audio.astype(np.float64) ** 2) for u in (utt, out)]
+    assert power[1] == pytest.approx(power[0], rel=0.02)
+
+
+def test_formant_shift_keeps_speech_timings(speech16: Utterance, monotone16: Utterance) -> None:
+    rng = np.random.default_rng(0)
+    out = aug.formant_shift(speech16, rng, factor=0.88)
+    assert out.phones == speech16.phones and len(out.audio) == len(speech16.audio)
+    _check_energy(out)
+    times = np.arange(0.03, speech16.duration - 0.03, 0.01)
+    assert np.corrcoef(_envelope_db(speech16, times), _envelope_db(out, times))[0, 1] > 0.95
+    assert _f0(aug.formant_shift(monotone16, rng, factor=1.15)) == pytest.approx(_f0(monotone16), rel=0.03)
+    near = aug.formant_shift(speech16, rng, factor=1.0 + 1e-6).audio - speech16.audio
+    assert np.sqrt(np.mean(near**2) / np.mean(speech16.audio.astype(np.float64) ** 2)) < 1e-2
+    drawn = aug.formant_shift(speech16, np.random.default_rng(3), max_change=0.1).meta["augment"][-1][1]
+    assert 0.9 <= drawn["factor"] <= 1.1 and drawn["factor"] != 1.0
+    with pytest.raises(ValueError, match="formant factor"):
+        aug.formant_shift(speech16, rng, factor=0.0)
+
+
 def test_gain(speech16: Utterance) -> None:
     out = aug.apply_gain(speech16, np.random.default_rng(0), gain_db=-6.0)
     ratio = np.sqrt(
