@@ -145,6 +145,11 @@ class SamplerConfig:
     # neutral mouth (models.stream.AvatarStream) instead of starting from nothing, where it draws
     # whatever a training window may open with (a smile that fades over the first seconds).
     start_at_rest: bool = False
+    # Condition frames AFTER its own that a frame may cross-attend to (None: the model's
+    # cond_window, as trained). Each frame's audio features already carry the front end's
+    # look-ahead; 0 makes a frame read its own and earlier frames only, like a block's last
+    # frame always does when streamed. No latency either way: a block's audio is all there.
+    cond_lookahead: int | None = None
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -153,6 +158,8 @@ class SamplerConfig:
             raise ConfigError(f"nfe must be >= 3 (got {self.nfe})")
         if self.block_frames is not None and self.block_frames < 1:
             raise ConfigError(f"block_frames must be >= 1 (got {self.block_frames})")
+        if self.cond_lookahead is not None and self.cond_lookahead < 0:
+            raise ConfigError(f"cond_lookahead must be >= 0 or None (got {self.cond_lookahead})")
         if not 0.0 <= self.context_timestep < 1000.0:
             raise ConfigError(f"context_timestep must be in [0, 1000) (got {self.context_timestep})")
 

@@ -57,13 +57,19 @@ def alignment_mask(
     cond_window: int,
     key_offset: int = 0,
     device: torch.device | None = None,
+    max_ahead: int | None = None,
 ) -> torch.Tensor:
     """Cross-attention mask to condition frames, (Nq, Nk).
 
     Query i is frame i; key j is frame j - key_offset (key_offset cached condition frames precede
-    the first query's frame). Query q sees condition frames with |k - q| <= cond_window.
+    the first query's frame). Query q sees condition frames with |k - q| <= cond_window, and of
+    the later ones at most `max_ahead` (None: cond_window; 0: its own frame and earlier ones).
     """
-    return alignment_offsets(num_queries, num_keys, key_offset, device).abs() <= cond_window
+    offsets = alignment_offsets(num_queries, num_keys, key_offset, device)
+    ahead = cond_window if max_ahead is None else min(cond_window, max_ahead)
+    if ahead < 0:
+        raise ValueError(f"max_ahead must be >= 0 (got {max_ahead})")
+    return (offsets >= -cond_window) & (offsets <= ahead)
 
 
 def alignment_offsets(

@@ -70,6 +70,10 @@ class ReferenceSampler:
             raise ValueError(
                 "ReferenceSampler has one audio guidance scale (the official one): leave a_cfg_speech unset"
             )
+        if self.config.cond_lookahead not in (None, g.cond_window):
+            raise ValueError(
+                "ReferenceSampler reads the official condition window: leave cond_lookahead unset"
+            )
         self.timesteps = sampling_timesteps(self.config.nfe, g.num_train_timesteps)
         sig = [sigma_for_timestep(t, g.num_train_timesteps) for t in self.timesteps]
         self.sigmas = [*sig, 0.0]

@@ -226,7 +226,14 @@ class StreamingSampler:
             ]
         else:
             cross = cross_new
-        cross_mask = alignment_mask(n_in, k_past + n_in, g.cond_window, key_offset=k_past, device=p.device)
+        cross_mask = alignment_mask(
+            n_in,
+            k_past + n_in,
+            g.cond_window,
+            key_offset=k_past,
+            device=p.device,
+            max_ahead=self.config.cond_lookahead,
+        )
         self_mask = streaming_self_mask(cache.cached_frames, n_in, g.lookahead_frames, device=p.device)
         ref = cache.ref.repeat(self.branches, 1)
         past = cache.self_kv

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from models.generator.masks import (
@@ -68,3 +69,18 @@ def test_alignment_offsets_agree_with_the_alignment_mask() -> None:
     assert off[5, 7] == 0  # the last query's own frame is the last key
     for n, k, w in ((12, 14, 2), (6, 8, 1), (5, 5, 3)):
         assert torch.equal(alignment_offsets(n, k).abs() <= w, alignment_mask(n, k, w, key_offset=k - n))
+
+
+def test_alignment_mask_max_ahead_limits_the_later_frames_only() -> None:
+    # 2 cached condition frames before 6 queries, window 2
+    full = alignment_mask(6, 8, 2, key_offset=2)
+    offsets = alignment_offsets(6, 8)
+    for ahead in (0, 1):
+        m = alignment_mask(6, 8, 2, key_offset=2, max_ahead=ahead)
+        assert torch.equal(m, full & (offsets <= ahead))
+    assert alignment_mask(6, 8, 2, key_offset=2, max_ahead=0)[0].tolist() == [True] * 3 + [False] * 5
+    # at or beyond the window: the window's own mask
+    assert torch.equal(alignment_mask(6, 8, 2, key_offset=2, max_ahead=2), full)
+    assert torch.equal(alignment_mask(6, 8, 2, key_offset=2, max_ahead=5), full)
+    with pytest.raises(ValueError, match="max_ahead"):
+        alignment_mask(6, 8, 2, key_offset=2, max_ahead=-1)

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from models.generator import SamplerConfig
+from models.generator.config import ConfigError
 from models.generator.sampler import (
     StreamingSampler,
     audio_guidance_scale,
@@ -287,3 +288,23 @@ def test_speech_guidance_guides_the_speech_channels_apart(
     assert not torch.allclose(like_speech[..., speech], like_other[..., speech], atol=1e-3)  # it matters
     with pytest.raises(ValueError, match=f"{name} needs"):
         StreamingSampler(random_model(), SamplerConfig(**mixed))
+
+
+def test_cond_lookahead_limits_what_a_block_reads_ahead() -> None:
+    """`cond_lookahead` reaches the cross-attention: 0 changes the motion, the model's own window
+    (or more) does not, and a negative value is refused."""
+    model = random_model()
+    noise = torch.randn(1, 4, TINY.dim_motion, generator=torch.Generator().manual_seed(5))
+    cond = random_conditions(TINY, 4)
+
+    def block(**kw: int | None) -> torch.Tensor:
+        s = StreamingSampler(model, SamplerConfig(schedule="realtime", nfe=4, block_frames=4, **kw))
+        s.reset(torch.zeros(1, TINY.dim_motion))
+        return s.step(cond, noise)
+
+    default = block()
+    assert torch.equal(block(cond_lookahead=TINY.cond_window), default)
+    assert torch.equal(block(cond_lookahead=TINY.cond_window + 3), default)
+    assert not torch.allclose(block(cond_lookahead=0), default, atol=1e-4)
+    with pytest.raises(ConfigError, match="cond_lookahead"):
+        SamplerConfig(cond_lookahead=-1)
