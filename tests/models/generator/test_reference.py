@@ -95,6 +95,8 @@ def test_reference_refuses_other_schedules_and_sizes() -> None:
     model = MotionGenerator(cfg).eval()
     with pytest.raises(ValueError):
         ReferenceSampler(model, SamplerConfig(schedule="realtime"))
+    with pytest.raises(ValueError, match="cond_lookahead"):
+        ReferenceSampler(model, SamplerConfig(schedule="official", cond_lookahead=0))
     s = ReferenceSampler(model, SamplerConfig(schedule="official"))
     with pytest.raises(RuntimeError):
         s.step(Conditions.zeros(1, 50, cfg.dim_cond, cfg.dim_motion))
