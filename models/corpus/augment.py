@@ -227,6 +227,13 @@ def pitch_shift(
     return _derive(utt, audio, "pitch", {"semitones": semitones})
 
 
+def formant_factor(rng: np.random.Generator, max_change: float) -> float:
+    """A formant factor log-uniform within 1 -/+ ``max_change`` (1 when ``max_change`` is 0)."""
+    if max_change <= 0:
+        return 1.0
+    return float(np.exp(rng.uniform(np.log1p(-max_change), np.log1p(max_change))))
+
+
 def formant_shift(
     utt: Utterance,
     rng: np.random.Generator,
@@ -247,9 +254,7 @@ def formant_shift(
     from scipy.linalg import solve_toeplitz
     from scipy.signal import istft, stft
 
-    if factor is None:
-        factor = float(np.exp(rng.uniform(np.log1p(-max_change), np.log1p(max_change))))
-    factor = float(factor)
+    factor = formant_factor(rng, max_change) if factor is None else float(factor)
     if not factor > 0:
         raise ValueError(f"formant factor must be positive; got {factor}")
     x = utt.audio.astype(np.float64)

@@ -141,14 +141,6 @@ class HumanSpeech:
         raise RuntimeError("asterisk prompts failed to align five times in a row")
 
 
-def draw_formant_factors(rng: np.random.Generator, max_change: float, n: int) -> list[float]:
-    """`n` speakers' formant factors, log-uniform within 1 -/+ `max_change` (all 1 when 0)."""
-    if max_change <= 0:
-        return [1.0] * n
-    lo, hi = np.log1p(-max_change), np.log1p(max_change)
-    return [float(np.exp(rng.uniform(lo, hi))) for _ in range(n)]
-
-
 def _describe(source: object) -> str:
     name = getattr(source, "name", None)
     if isinstance(name, str):
@@ -212,7 +204,7 @@ def build_one(index: int, config: CorpusConfig, out_dir: Path) -> dict[str, Any]
     r_src, r_voice, r_sim, r_chan, r_formant = rng.spawn(5)  # a new stream leaves the others as they were
     engines = list(config.engines)
     picks = [str(r_src.choice(engines, p=config.weights())) for _ in range(2)]
-    formants = draw_formant_factors(r_formant, config.formant_shift, 2)
+    formants = [augment.formant_factor(r_formant, config.formant_shift) for _ in picks]
     voices = [
         SpeakerVoice(make_source(e, r_src), r_voice, config.voice_strength, formant=f)
         for e, f in zip(picks, formants, strict=True)
