@@ -204,10 +204,14 @@ def build_one(index: int, config: CorpusConfig, out_dir: Path) -> dict[str, Any]
     r_src, r_voice, r_sim, r_chan, r_formant = rng.spawn(5)  # a new stream leaves the others as they were
     engines = list(config.engines)
     picks = [str(r_src.choice(engines, p=config.weights())) for _ in range(2)]
-    formants = [augment.formant_factor(r_formant, config.formant_shift) for _ in picks]
     voices = [
-        SpeakerVoice(make_source(e, r_src), r_voice, config.voice_strength, formant=f)
-        for e, f in zip(picks, formants, strict=True)
+        SpeakerVoice(
+            make_source(e, r_src),
+            r_voice,
+            config.voice_strength,
+            formant=augment.formant_factor(r_formant, config.formant_shift),
+        )
+        for e in picks
     ]
     conv = simulate_conversation(r_sim, voices[0], voices[1], config.duration_s)
     effects = {}
