@@ -73,6 +73,12 @@ class GeneratorConfig:
     # so a frame cannot tell its own condition frame from its neighbours' (a +-cond_window blur of
     # the audio: short lip closures come out shallow). Adds (heads, 2 cond_window + 1) per layer.
     cross_position_bias: bool = False
+    # Not in the paper: an articulation head (models/generator/articulation.py) with this many
+    # classes (0: none), a per-frame MLP (articulation_hidden wide) from the avatar-audio token to
+    # a class posterior and a target mouth pose; samplers blend it into the speech channels
+    # (SamplerConfig.articulation). Trained after the generator (`avatar-forcing articulation`).
+    articulation_classes: int = 0
+    articulation_hidden: int = 256
 
     def __post_init__(self) -> None:
         checks = {
@@ -91,6 +97,9 @@ class GeneratorConfig:
             "time_freq_dim must be even": self.time_freq_dim % 2 == 0,
             "cond_context_frames must be >= context_frames": self.cond_context_frames is None
             or self.cond_context_frames >= self.context_frames,
+            "articulation_classes must be 0 (no head) or >= 2": self.articulation_classes == 0
+            or self.articulation_classes >= 2,
+            "articulation_hidden must be positive": self.articulation_hidden > 0,
         }
         bad = [msg for msg, ok in checks.items() if not ok]
         if bad:
@@ -150,6 +159,11 @@ class SamplerConfig:
     # look-ahead; 0 makes a frame read its own and earlier frames only, like a block's last
     # frame always does when streamed. No latency either way: a block's audio is all there.
     cond_lookahead: int | None = None
+    # Share (0..1) of the speech channels (jaw, lips, tongue, cheek puff) that follows the
+    # generator's articulation head, the mouth pose each frame's own audio calls for; the rest of
+    # the face is the generator's alone. 0: the generator's mouth as sampled. Needs a model with
+    # an articulation head (GeneratorConfig.articulation_classes) and named speech channels.
+    articulation: float = 0.0
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -160,6 +174,8 @@ class SamplerConfig:
             raise ConfigError(f"block_frames must be >= 1 (got {self.block_frames})")
         if self.cond_lookahead is not None and self.cond_lookahead < 0:
             raise ConfigError(f"cond_lookahead must be >= 0 or None (got {self.cond_lookahead})")
+        if not 0.0 <= self.articulation <= 1.0:
+            raise ConfigError(f"articulation must be in [0, 1] (got {self.articulation})")
         if not 0.0 <= self.context_timestep < 1000.0:
             raise ConfigError(f"context_timestep must be in [0, 1000) (got {self.context_timestep})")
 

@@ -70,6 +70,10 @@ class ReferenceSampler:
             raise ValueError(
                 "ReferenceSampler has one audio guidance scale (the official one): leave a_cfg_speech unset"
             )
+        if self.config.articulation:
+            raise ValueError(
+                "ReferenceSampler is the release's loop (no articulation head): set articulation to 0"
+            )
         if self.config.cond_lookahead not in (None, g.cond_window):
             raise ValueError(
                 "ReferenceSampler reads the official condition window: leave cond_lookahead unset"

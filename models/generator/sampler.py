@@ -24,6 +24,7 @@ from collections.abc import Sequence
 
 import torch
 
+from .articulation import blend_channels
 from .backend import GeneratorBackend, get_backend
 from .cache import GeneratorCache
 from .conditions import Conditions, combine_guidance, guidance_branches
@@ -99,6 +100,19 @@ class StreamingSampler:
         speech = getattr(model, "speech_channels", ())
         self.user_scale = user_guidance_scale(self.config, speech, g.dim_motion)  # float or (D,)
         self.audio_scale = audio_guidance_scale(self.config, speech, g.dim_motion)  # float or (D,)
+        self.speech_channels = tuple(speech)
+        if self.config.articulation > 0:
+            if getattr(model, "articulation", None) is None:
+                raise ValueError(
+                    "articulation > 0 needs a model with an articulation head "
+                    "(GeneratorConfig.articulation_classes; `avatar-forcing articulation` adds one): "
+                    "set articulation to 0"
+                )
+            if not speech:
+                raise ValueError(
+                    "articulation needs a motion space with named speech channels (arkit); "
+                    "this generator's has none: set articulation to 0"
+                )
         self.cache: GeneratorCache | None = None
 
     # --- API ----------------------------------------------------------------------------------
@@ -256,6 +270,9 @@ class StreamingSampler:
             x = flow_update(x, v, frame_values(self.sigmas[i]), frame_values(self.sigmas[i + 1]))
             if t == 0.0 and ctx_t == 0.0:
                 last_kv = out.new_kv  # the t = 0 evaluation saw exactly the clean frames
+        if self.config.articulation > 0:
+            x = torch.cat([x[:, :c], self._articulate(x[:, c:], cond)], dim=1)
+            last_kv = None  # the cache must see the frames as emitted
         clean = torch.cat([cache.context, x[:, c:]], dim=1) if c else x  # (B, c + n, D)
         if last_kv is None:
             seen = clean
@@ -275,6 +292,17 @@ class StreamingSampler:
             last_kv = refresh.new_kv
         cache.advance(clean, cond_all, last_kv, cross)
         return x[:, c:]
+
+    def _articulate(
+        self,
+        x: torch.Tensor,  # (B, n, D) the block's sampled frames
+        cond: Conditions,  # (B, n, .) the block's raw conditions
+    ) -> torch.Tensor:  # (B, n, D)
+        """The speech channels moved `articulation` of the way to the head's target pose."""
+        head = self.model.articulation
+        assert head is not None  # checked in __init__
+        target = head.target(cond.avatar_audio)  # (B, n, D)
+        return blend_channels(x, target, self.config.articulation, self.speech_channels)
 
     @staticmethod
     def _on(scale: float | torch.Tensor, like: torch.Tensor) -> float | torch.Tensor:

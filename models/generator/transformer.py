@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .articulation import ArticulationHead
 from .conditions import Conditions
 from .config import GeneratorConfig
 from .dual_motion_encoder import DualMotionEncoder
@@ -86,6 +87,11 @@ class MotionGenerator(nn.Module):
         self.blocks = nn.ModuleList(DFoTBlock(c.hidden, c.heads, c.mlp_ratio, window) for _ in range(c.depth))
         self.final_adaln = nn.Linear(c.hidden, 2 * c.hidden)
         self.final_out = nn.Linear(c.hidden, c.dim_motion)
+        self.articulation: ArticulationHead | None = None
+        if c.articulation_classes:
+            self.articulation = ArticulationHead(
+                c.dim_cond, c.articulation_classes, c.dim_motion, c.articulation_hidden
+            )
         self.initialize_weights()
 
     def initialize_weights(self) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 from . import (
     animate,
+    articulation,
     bench,
     client,
     corpus,
@@ -31,6 +32,7 @@ COMMANDS: dict[str, Command] = {
     "corpus": (corpus.add_arguments, corpus.run, corpus.HELP),
     "pack": (pack.add_arguments, pack.run, pack.HELP),
     "train": (train.add_arguments, train.run, train.HELP),
+    "articulation": (articulation.add_arguments, articulation.run, articulation.HELP),
     "animate": (animate.add_arguments, animate.run, animate.HELP),
     "demo": (demo.add_arguments, demo.run, demo.HELP),
     "landmarks": (landmarks.add_arguments, landmarks.run, landmarks.HELP),
