@@ -28,3 +28,17 @@ def speech(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
     env = 0.5 + 0.5 * np.abs(np.sin(2 * np.pi * 2.5 * t))
     noise = np.random.default_rng(seed).normal(0, 0.01, len(t))
     return (0.25 * x * env + noise).astype(np.float32)
+
+
+def with_articulation_head(model: AvatarForcingModel, classes: int = 16, seed: int = 0) -> AvatarForcingModel:
+    """`model` with a random articulation head (random class poses) and every other weight kept."""
+    torch.manual_seed(seed)
+    card = model.card.replace(generator=model.card.generator.replace(articulation_classes=classes))
+    out = AvatarForcingModel(card)
+    missing, unexpected = out.load_state_dict(model.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith("generator.articulation.") for k in missing)
+    head = out.generator.articulation
+    assert head is not None
+    with torch.no_grad():
+        head.poses.normal_(0, 1)
+    return out.eval()

@@ -12,7 +12,8 @@ that follows the target (`blend_channels`); the rest of the face is the generato
 
 The head reads one token per frame and nothing else, so a stream and a whole file give the same
 targets, with no state and no added latency. Its poses are per-class means of the training
-corpus's normalised motion (`fit_class_poses`), stored with the weights.
+corpus's normalised motion (`fit_class_poses`), then mapped per channel so that the targets
+move as much as the corpus's mouths do (`variance_matched_poses`), stored with the weights.
 """
 
 from __future__ import annotations
@@ -76,6 +77,36 @@ def fit_class_poses(motion: torch.Tensor, labels: torch.Tensor, classes: int) ->
     return out  # (K, D)
 
 
+def variance_matched_poses(
+    poses: torch.Tensor,  # (K, D) per-class mean frames
+    targets: torch.Tensor,  # (N, D) the head's expected poses on training frames
+    data: torch.Tensor,  # (N, D) the same frames' motion
+    low: torch.Tensor | None = None,  # (D,) lowest value a channel may take
+    high: torch.Tensor | None = None,  # (D,) highest
+) -> torch.Tensor:  # (K, D)
+    """Class poses whose posterior-weighted mean has the data's per-channel mean and spread.
+
+    A posterior mean regresses to the middle: where the head is unsure (most frames are between
+    two visemes) it averages their poses, and its targets move about half as much as the mouth
+    does. The expected pose is linear in the poses (the posterior sums to 1), so the affine map
+    `m_data + (s_data / s_target) (pose - m_target)` per channel, applied to every class pose,
+    gives targets with the data's mean and standard deviation on these frames; the poses are
+    then clipped to `[low, high]` (a blendshape stays in its range). A channel that never moves
+    in `targets` keeps its poses."""
+    if targets.shape != data.shape or targets.dim() != 2 or targets.shape[1] != poses.shape[1]:
+        raise ValueError(
+            f"targets and data must be (N, {poses.shape[1]}); got {tuple(targets.shape)}, {tuple(data.shape)}"
+        )
+    mt, md = targets.mean(0), data.mean(0)
+    st, sd = targets.std(0), data.std(0)
+    gain = torch.where(st > 1e-6, sd / st.clamp_min(1e-6), torch.ones_like(st))
+    shift = torch.where(st > 1e-6, md - gain * mt, torch.zeros_like(mt))
+    out = poses * gain + shift
+    if low is not None or high is not None:
+        out = out.clamp(min=low, max=high)
+    return out
+
+
 def blend_channels(
     x: torch.Tensor,  # (B, T, D)
     target: torch.Tensor,  # (B, T, D)
@@ -94,4 +125,4 @@ def blend_channels(
     return out
 
 
-__all__ = ["ArticulationHead", "blend_channels", "expected_pose", "fit_class_poses"]
+__all__ = ["ArticulationHead", "blend_channels", "expected_pose", "fit_class_poses", "variance_matched_poses"]

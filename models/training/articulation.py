@@ -24,7 +24,7 @@ from models.audio.features import compute
 from models.bundle import AvatarForcingModel
 from models.corpus.conversation import Conversation, Track
 from models.corpus.phones import VISEMES, PhoneSegment, frame_visemes
-from models.generator.articulation import ArticulationHead, fit_class_poses
+from models.generator.articulation import ArticulationHead, fit_class_poses, variance_matched_poses
 
 from .data import _fit_frames
 
@@ -171,6 +171,15 @@ def train_head(
             bar.set_postfix(loss=f"{np.mean(losses[-200:]):.3f}")
     head.eval()
     out.eval()
+    # The targets' spread matched to the mouths' on the frames with sound (silence is closed
+    # either way), within the range each channel takes in the corpus.
+    voiced = data.labels != ARTICULATION_CLASSES.index("sil")
+    with torch.no_grad():
+        targets = head.target(data.tokens[voiced])  # (N, D)
+    stats = model.card.stats
+    raw = stats.denormalize(data.motion)
+    low, high = stats.normalize(raw.min(0).values), stats.normalize(raw.max(0).values)
+    head.poses.copy_(variance_matched_poses(head.poses, targets, data.motion[voiced], low, high))
     record = {
         "config": config.to_dict(),
         "classes": list(ARTICULATION_CLASSES),

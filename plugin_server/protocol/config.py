@@ -86,6 +86,8 @@ class SessionConfig:
     u_cfg: float | None = None  # user guidance scale
     u_cfg_speech: float | None = None  # user guidance on the jaw and lips (arkit); None = the model's
     guidance: bool | None = None  # False: one branch, no CFG (3x cheaper)
+    # share of the jaw and lips that follows the model's articulation head (0..1); None = the model's
+    articulation: float | None = None
     seed: int | None = None  # None: a random seed per stream
     motion_intensity: float = 1.0  # 0..2, scales motion around the rest pose
     blink: BlinkConfig = field(default_factory=BlinkConfig)
@@ -120,6 +122,7 @@ class SessionConfig:
             or -10.0 <= self.u_cfg_speech <= 20.0,
             "a_cfg_speech must be in -10..20": self.a_cfg_speech is None
             or -10.0 <= self.a_cfg_speech <= 20.0,
+            "articulation must be in 0..1": self.articulation is None or 0.0 <= self.articulation <= 1.0,
             "seed must be 0..2**53": self.seed is None or 0 <= self.seed <= 2**53,
             "motion_intensity must be in 0..2": 0.0 <= self.motion_intensity <= 2.0,
             "stats_interval_s must be in 0.1..60": 0.1 <= self.stats_interval_s <= 60.0,

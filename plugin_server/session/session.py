@@ -94,7 +94,7 @@ ModelFactory = Callable[[str | None], AvatarForcingModel]
 
 REBUILD_KEYS = frozenset({"model", "avatar", "block_frames", "guidance", "seed"})
 """Config keys whose change restarts the generator's state at the next block (the clock goes on)."""
-SAMPLER_KEYS = frozenset({"nfe", "a_cfg", "a_cfg_speech", "u_cfg", "u_cfg_speech"})
+SAMPLER_KEYS = frozenset({"nfe", "a_cfg", "a_cfg_speech", "u_cfg", "u_cfg_speech", "articulation"})
 """Config keys that swap the sampler settings at the next block, keeping the generator's state."""
 
 
@@ -849,6 +849,7 @@ SAMPLER_FIELDS = (
     ("a_cfg_speech", "a_cfg_speech"),
     ("u_cfg", "u_cfg_scale"),
     ("u_cfg_speech", "u_cfg_speech"),
+    ("articulation", "articulation"),
     ("guidance", "guidance"),
     ("block_frames", "block_frames"),
 )

@@ -64,6 +64,8 @@ def test_unknown_keys_list_the_valid_ones() -> None:
         {"u_cfg_speech": 25},
         {"u_cfg_speech": "off"},
         {"a_cfg_speech": -11},
+        {"articulation": 1.5},
+        {"articulation": -0.1},
         {"seed": -1},
         {"motion_intensity": 2.5},
         {"motion_intensity": True},

@@ -33,6 +33,7 @@ from plugin_server.protocol import (
 from plugin_server.session import Session, SessionLimits, SessionRegistry
 from plugin_server.session.frames import client_renderers
 from plugin_server.session.mapping import VTS_NAMES
+from tests.helpers import with_articulation_head
 
 from .conftest import Driver, speech
 
@@ -245,6 +246,28 @@ def test_live_config_changes_take_effect_at_the_next_block(model: AvatarForcingM
     d.send(Config(config={"u_cfg_speech": 1.0}))
     d.run(0.16)
     assert d.session.stream.sampler.user_scale[INDEX["JawOpen"]] == 1.0
+
+
+def test_articulation_is_a_live_sampler_setting(model: AvatarForcingModel) -> None:
+    """`articulation` swaps the sampler at the next block (same stream); a model without an
+    articulation head refuses it by name and keeps its settings."""
+    d = _session(model)
+    d.run(0.16)
+    (err,) = d.send(Config(id=3, config={"articulation": 0.5}))
+    assert err.code == "bad_config" and "articulation head" in err.message
+    assert d.session.config.articulation is None
+    (err,) = d.send(Config(id=4, config={"articulation": 1.5}))
+    assert err.code == "bad_config" and "articulation must be in 0..1" in err.message
+
+    d = _session(with_articulation_head(model))
+    d.send(Config(config={"seed": 1}))
+    d.run(0.32)
+    cache = d.session.stream.sampler.cache
+    (ack,) = d.send(Config(config={"articulation": 0.6}))
+    assert ack.config["articulation"] == 0.6
+    d.run(0.16)
+    sampler = d.session.stream.sampler
+    assert sampler.config.articulation == 0.6 and sampler.cache is cache
 
 
 def test_resume_within_the_grace_period_and_expiry(model: AvatarForcingModel) -> None:
