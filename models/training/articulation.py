@@ -194,6 +194,22 @@ def train_head(
     return out, record
 
 
+def without_head(model: AvatarForcingModel) -> AvatarForcingModel:
+    """`model` without its articulation head (and the sampler's `articulation` at 0); `model`
+    itself when it has none. Training the audio encoder makes a head stale: it read the old
+    encoder's tokens."""
+    if model.generator.articulation is None:
+        return model
+    card = model.card.replace(
+        generator=model.card.generator.replace(articulation_classes=0),
+        sampler=dataclasses.replace(model.card.sampler, articulation=0.0),
+    )
+    out = AvatarForcingModel(card)
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("generator.articulation.")}
+    out.load_state_dict(state)
+    return out.train(model.training)
+
+
 __all__ = [
     "ARTICULATION_CLASSES",
     "ArticulationConfig",
@@ -202,4 +218,5 @@ __all__ = [
     "collect",
     "side_frames",
     "train_head",
+    "without_head",
 ]

@@ -156,6 +156,14 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"--corpus: {e}") from None
     if args.init:
         model = AvatarForcingModel.load(args.init)
+        if model.generator.articulation is not None:
+            from models.training.articulation import without_head
+
+            model = without_head(model)
+            print(
+                f"{args.init}: its articulation head reads the audio encoder this run trains; it is left "
+                "out (give the result a new one with `avatar-forcing articulation`)"
+            )
         if args.generator_set:
             model = _reconfigured(model, args.generator_set)
     else:
