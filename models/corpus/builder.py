@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from . import augment
 from .conversation import ProceduralVoice, SpeechSource, simulate_conversation
+from .human import PROMPT_SETS
 from .utterance import Utterance
 
 log = logging.getLogger(__name__)
@@ -50,8 +51,14 @@ class CorpusConfig:
     # per-speaker vocal-tract length: formants scaled by a factor log-uniform within
     # 1 +/- formant_shift, pitch kept (0: off). Drawn from its own random stream like the line.
     formant_shift: float = 0.0
+    # which real recordings the asterisk engine draws from: "all", or one side of the fixed split
+    # by prompt name (models.corpus.human.prompt_set, 15 % "heldout"): train a model on "train"
+    # and test it on "heldout" to measure it on human speech it has never heard
+    human_prompts: str = "all"
 
     def __post_init__(self) -> None:
+        if self.human_prompts not in PROMPT_SETS:
+            raise ValueError(f"human_prompts must be one of {list(PROMPT_SETS)} (got {self.human_prompts!r})")
         bad = sorted(set(self.engines) - set(ENGINES))
         if bad or not self.engines:
             raise ValueError(f"unknown engine(s) {bad}; valid: {list(ENGINES)}")
@@ -120,11 +127,11 @@ class SpeakerVoice:
 class HumanSpeech:
     """Real recorded speech (aligned asterisk prompts): a random prompt per request; text is ignored."""
 
-    def __init__(self, rng: np.random.Generator) -> None:
-        from .human import AsteriskPrompts
+    def __init__(self, rng: np.random.Generator, prompts: str = "all") -> None:
+        from .human import AsteriskPrompts, select_prompts
 
         self.prompts = AsteriskPrompts()
-        self.names = self.prompts.names()
+        self.names = select_prompts(self.prompts.names(), prompts)
         if not self.names:
             raise RuntimeError("no asterisk prompts found: run scripts/install-system-deps.sh")
         self.short = [n for n in self.names if len(self.prompts.transcript(n).split()) <= 2]
@@ -148,8 +155,8 @@ def _describe(source: object) -> str:
     return type(source).__name__
 
 
-def make_source(engine: str, rng: np.random.Generator) -> SpeechSource:
-    """A random voice of one engine."""
+def make_source(engine: str, rng: np.random.Generator, human_prompts: str = "all") -> SpeechSource:
+    """A random voice of one engine (`human_prompts`: the asterisk engine's prompt set)."""
     if engine == "espeak":
         from .tts_espeak import make_voices
 
@@ -162,7 +169,7 @@ def make_source(engine: str, rng: np.random.Generator) -> SpeechSource:
         f0 = float(rng.uniform(90, 220)) if name.startswith("kal") else None
         return FliteVoice(name, duration_stretch=float(rng.uniform(0.85, 1.2)), f0_mean=f0)
     if engine == "asterisk":
-        return HumanSpeech(rng)
+        return HumanSpeech(rng, human_prompts)
     if engine == "procedural":
         return ProceduralVoice(
             float(rng.uniform(90, 240)), float(rng.uniform(0.85, 1.15)), seed=int(rng.integers(2**31))
@@ -206,7 +213,7 @@ def build_one(index: int, config: CorpusConfig, out_dir: Path) -> dict[str, Any]
     picks = [str(r_src.choice(engines, p=config.weights())) for _ in range(2)]
     voices = [
         SpeakerVoice(
-            make_source(e, r_src),
+            make_source(e, r_src, config.human_prompts),
             r_voice,
             config.voice_strength,
             formant=augment.formant_factor(r_formant, config.formant_shift),

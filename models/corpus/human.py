@@ -168,6 +168,25 @@ def _read_transcripts(path: Path) -> dict[str, str]:
     return out
 
 
+PROMPT_SETS: tuple[str, ...] = ("all", "train", "heldout")
+HELDOUT_PROMPT_SHARE = 0.15
+
+
+def prompt_set(name: str, heldout_share: float = HELDOUT_PROMPT_SHARE) -> str:
+    """ "heldout" or "train" for a prompt name: a fixed split by a hash of the name (not by any
+    random seed), so every corpus, machine and release agrees which real recordings a model may
+    have trained on."""
+    digest = hashlib.sha256(name.encode("utf-8")).digest()
+    return "heldout" if int.from_bytes(digest[:8], "big") / 2**64 < heldout_share else "train"
+
+
+def select_prompts(names: list[str], which: str) -> list[str]:
+    """The prompts of one set of the split ("all" keeps every name), in the given order."""
+    if which not in PROMPT_SETS:
+        raise ValueError(f"unknown prompt set {which!r}; valid: {list(PROMPT_SETS)}")
+    return list(names) if which == "all" else [n for n in names if prompt_set(n) == which]
+
+
 class AsteriskPrompts:
     """The Asterisk English prompts with transcripts; ``load(name)`` returns an aligned Utterance.
 

@@ -35,6 +35,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=0.0,
         help="per-speaker vocal-tract change: formants x 1 +/- this at most, pitch kept (0 = off; e.g. 0.15)",
     )
+    p.add_argument(
+        "--human-prompts",
+        choices=["all", "train", "heldout"],
+        default="all",
+        help="real recordings drawn from: all, or one side of the fixed split by prompt name "
+        "(15 %% heldout): "
+        "train a model on 'train', test it on 'heldout'",
+    )
     p.add_argument("--workers", type=int, default=1, help="parallel processes")
     p.add_argument(
         "--strict", action="store_true", help="fail when an engine is unavailable instead of skipping it"
@@ -61,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
             bleed_probability=args.bleed_probability,
             telephone_probability=args.telephone_probability,
             formant_shift=args.formant_shift,
+            human_prompts=args.human_prompts,
         )
     except ValueError as e:
         raise SystemExit(f"corpus: {e}") from None

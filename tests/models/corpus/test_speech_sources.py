@@ -506,3 +506,31 @@ def test_random_augment(speech16: Utterance) -> None:
     assert {"rate", "pitch", "reverb", "noise", "gain"} <= applied
     with pytest.raises(ValueError):
         aug.random_augment(speech16, np.random.default_rng(0), strength=2.0)
+
+
+def test_prompt_split_is_fixed_disjoint_and_about_fifteen_percent(asterisk) -> None:
+    from models.corpus.human import prompt_set, select_prompts
+
+    names = asterisk.names()
+    train, heldout = select_prompts(names, "train"), select_prompts(names, "heldout")
+    assert set(train).isdisjoint(heldout) and sorted(train + heldout) == sorted(names)
+    assert 0.10 < len(heldout) / len(names) < 0.20
+    assert select_prompts(names, "all") == names
+    assert prompt_set("agent-alreadyon") == prompt_set("agent-alreadyon")  # by name, no seed
+    with pytest.raises(ValueError, match="unknown prompt set"):
+        select_prompts(names, "test")
+
+
+def test_human_speech_draws_from_its_prompt_set(asterisk, monkeypatch: pytest.MonkeyPatch) -> None:
+    from models.corpus import builder, human
+    from models.corpus.builder import CorpusConfig, HumanSpeech
+
+    monkeypatch.setattr(human, "AsteriskPrompts", lambda: asterisk)  # the module's alignment cache
+    for which in ("train", "heldout"):
+        source = HumanSpeech(np.random.default_rng(0), which)
+        assert source.names and all(human.prompt_set(n) == which for n in source.names)
+        utt = source.synthesize("ignored")
+        assert human.prompt_set(utt.meta["prompt"]) == which
+    assert isinstance(builder.make_source("asterisk", np.random.default_rng(1), "heldout"), HumanSpeech)
+    with pytest.raises(ValueError, match="human_prompts must be one of"):
+        CorpusConfig(human_prompts="test")
