@@ -24,6 +24,7 @@ from models.audio.features import compute
 from models.bundle import AvatarForcingModel
 from models.corpus.conversation import Conversation, Track
 from models.corpus.phones import VISEMES, PhoneSegment, frame_visemes
+from models.corpus.utterance import UTTERANCE_KINDS
 from models.generator.articulation import ArticulationHead, fit_class_poses, variance_matched_poses
 
 from .data import _fit_frames
@@ -33,7 +34,6 @@ log = logging.getLogger(__name__)
 # The 15 visemes, then frames of the speaker's vocal events that no phone covers (laughter,
 # breaths, a hum): "sil" is silence proper.
 ARTICULATION_CLASSES: tuple[str, ...] = (*VISEMES, "nonverbal")
-VOCAL_EVENTS: tuple[str, ...] = ("speech", "backchannel", "laugh")
 
 
 def articulation_labels(
@@ -99,7 +99,7 @@ def side_frames(model: AvatarForcingModel, side: Track, fps: float) -> Frames:
     feats = _fit_frames(compute(side.audio, model.card.front_end), frames)  # (T, F)
     p = next(model.parameters())
     tokens, _ = model.audio_encoder(torch.tensor(feats, device=p.device, dtype=p.dtype)[None])  # (1, T, C)
-    spans = [(e.start, e.end) for e in side.events if e.kind in VOCAL_EVENTS]
+    spans = [(e.start, e.end) for e in side.events if e.kind in UTTERANCE_KINDS]
     labels = articulation_labels(side.phones, spans, frames, fps)
     motion = model.card.stats.normalize(torch.tensor(side.motion, dtype=torch.float32))  # (T, D)
     return Frames(tokens[0].float().cpu(), torch.from_numpy(labels), motion)
@@ -119,6 +119,20 @@ def collect(model: AvatarForcingModel, files: Sequence[Path], progress: bool = F
 def accuracy(head: ArticulationHead, data: Frames) -> float:
     with torch.no_grad():
         return float((head(data.tokens).argmax(-1) == data.labels).float().mean())
+
+
+HEAD_PREFIX = "generator.articulation."
+
+
+def _with_card(model: AvatarForcingModel, card: Any) -> AvatarForcingModel:
+    """A new model of `card` holding every weight of `model` but its articulation head's (a head
+    the card asks for starts untrained)."""
+    out = AvatarForcingModel(card)
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith(HEAD_PREFIX)}
+    missing, unexpected = out.load_state_dict(state, strict=False)
+    if unexpected or any(not k.startswith(HEAD_PREFIX) for k in missing):
+        raise RuntimeError(f"weights do not carry over: missing {missing}, unexpected {unexpected}")
+    return out
 
 
 def train_head(
@@ -145,11 +159,7 @@ def train_head(
         ),
         sampler=dataclasses.replace(model.card.sampler, articulation=config.weight),
     )
-    out = AvatarForcingModel(card)
-    state = {k: v for k, v in model.state_dict().items() if not k.startswith("generator.articulation.")}
-    missing, unexpected = out.load_state_dict(state, strict=False)
-    if unexpected or any(not k.startswith("generator.articulation.") for k in missing):
-        raise RuntimeError(f"weights do not carry over: missing {missing}, unexpected {unexpected}")
+    out = _with_card(model, card)
     head = out.generator.articulation
     assert head is not None
     head.poses.copy_(fit_class_poses(data.motion, data.labels, classes))
@@ -204,10 +214,7 @@ def without_head(model: AvatarForcingModel) -> AvatarForcingModel:
         generator=model.card.generator.replace(articulation_classes=0),
         sampler=dataclasses.replace(model.card.sampler, articulation=0.0),
     )
-    out = AvatarForcingModel(card)
-    state = {k: v for k, v in model.state_dict().items() if not k.startswith("generator.articulation.")}
-    out.load_state_dict(state)
-    return out.train(model.training)
+    return _with_card(model, card).train(model.training)
 
 
 __all__ = [

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
     from models.bundle import AvatarForcingModel
     from models.training.articulation import ArticulationConfig, train_head
-    from models.training.data import corpus_files
+    from models.training.data import PACK_SUFFIX, corpus_files
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     files = []
     for c in args.corpus:
         found = corpus_files(c)
-        if any(f.name.endswith(".pack.xz") for f in found):
+        if any(f.name.endswith(PACK_SUFFIX) for f in found):
             raise SystemExit(f"--corpus {c}: a feature pack has no audio; give the corpus folder")
         files += found[: args.limit]
     model = AvatarForcingModel.load(args.model)
